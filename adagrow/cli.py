@@ -1,0 +1,271 @@
+"""The ``adagrow`` command line.
+
+    adagrow train    --dataset mnist --method fixed --model resnet18 [--profile smoke]
+    adagrow train    --dataset cifar10 --method adagrow --family resnet --blocks 4
+    adagrow suite    mnist [--profile smoke]          run a suite from suites/ (resumable)
+    adagrow bench    --dataset cifar10 --model resnet18   params / MACs / latency / throughput
+    adagrow datasets [--data-dir DIR]                 present / missing / verified, with instructions
+    adagrow quantize --checkpoint PATH --precision w4a16 --method adagrow
+
+Options of a method's own config (e.g. AdaGrow's ``--width-ratio``) are generated from its frozen
+dataclass, so a new knob is one field, not a parser edit.  Errors the user can fix print one line
+and exit with status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+
+from adagrow.errors import AdaGrowError
+
+
+# ---- generic: dataclass fields <-> command-line options -----------------------------------------
+def _parse_value(text: str, annotation) -> object:
+    """Parse a command-line string for a field annotated ``annotation`` (str form allowed)."""
+    ann = str(annotation)
+    if text.lower() in ("none", "null") and "None" in ann:
+        return None
+    if ann.startswith("bool") or ann == "<class 'bool'>":
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise AdaGrowError(f"expected true/false, got {text!r}")
+    for kind, conv in (("int", int), ("float", float)):
+        if ann.startswith(kind) or ann == f"<class '{kind}'>":
+            try:
+                return conv(text)
+            except ValueError:
+                raise AdaGrowError(f"expected a number, got {text!r}") from None
+    if "tuple" in ann:
+        return tuple(_parse_value(t, ann.split("[", 1)[1].split(",")[0].strip(" ]")) for t in text.split(","))
+    return text
+
+
+def add_dataclass_options(parser: argparse.ArgumentParser, cls, skip: set[str] = frozenset(), title: str = "") -> None:
+    group = parser.add_argument_group(title or cls.__name__)
+    hints = typing.get_type_hints(cls) if cls else {}
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else None
+        group.add_argument("--" + f.name.replace("_", "-"), dest=f"mc_{f.name}", default=None, metavar="V",
+                           help=f"(default: {default!r}; type {hints.get(f.name, f.type)})")
+
+
+def dataclass_from_args(cls, args: argparse.Namespace, extra: dict | None = None):
+    hints = typing.get_type_hints(cls)
+    kwargs = dict(extra or {})
+    for f in dataclasses.fields(cls):
+        raw = getattr(args, f"mc_{f.name}", None)
+        if raw is not None:
+            try:
+                kwargs[f.name] = _parse_value(raw, hints.get(f.name, f.type))
+            except AdaGrowError as exc:
+                raise AdaGrowError(f"--{f.name.replace('_', '-')}: {exc}") from None
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise AdaGrowError(f"invalid {cls.__name__}: {exc}") from None
+
+
+# ---- the sub-commands -------------------------------------------------------------------------
+def _common_run_options(p: argparse.ArgumentParser) -> None:
+    from adagrow.config import PROFILES, RECIPES
+
+    p.add_argument("--data-dir", help="dataset root (default: $ADAGROW_DATA, else ./data)")
+    p.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
+    p.add_argument("--download", action="store_true", help="download a missing dataset if online")
+    p.add_argument("--output", default="results", help="where result records and runs go (default: results/)")
+    p.add_argument("--profile", default="full", choices=PROFILES.names(), help="smoke: about a minute on a CPU")
+    p.add_argument("--recipe", choices=RECIPES.names(), help="training recipe (default: the method's)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--train-subset", type=int)
+    p.add_argument("--deterministic", action="store_true")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--no-amp", action="store_true")
+    p.add_argument("--wandb", default="off", choices=["off", "offline", "online"])
+    p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    p.add_argument("--suite", default="adhoc", help="name of the results file (<output>/<suite>.jsonl)")
+
+
+def build_run_config(args: argparse.Namespace, method_config) -> "RunConfig":  # noqa: F821
+    from adagrow.config import RECIPES, RunConfig
+
+    default_recipe = {"fixed": "thesis"}.get(args.method, "adagrow")
+    if args.method == "adagrow" and getattr(args, "family", None) in ("vit", "bert"):
+        default_recipe = "adagrow-transformer"
+    recipe = RECIPES.get(args.recipe or default_recipe)
+    overrides = {k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v is not None}
+    if overrides:
+        recipe = dataclasses.replace(recipe, **overrides)
+    return RunConfig(
+        dataset=args.dataset, method=args.method, model=args.model or getattr(args, "family", None), recipe=recipe,
+        method_config=method_config, seed=args.seed, profile=args.profile, epochs=args.epochs,
+        train_subset=args.train_subset, data_dir=args.data_dir, download=args.download and not args.no_download,
+        output_dir=args.output, suite=args.suite, device=args.device, amp=not args.no_amp, compile=args.compile,
+        deterministic=args.deterministic, threads=args.threads, wandb=args.wandb, resume=args.resume,
+    )
+
+
+def cmd_train(argv: list[str]) -> int:
+    from adagrow.data import DATASETS
+    from adagrow.engine.runner import run
+    from adagrow.methods import load_builtin_methods
+
+    methods = load_builtin_methods()
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--method", default="fixed")
+    pre.add_argument("--family")
+    known, _ = pre.parse_known_args(argv)
+    entry = methods.get(known.method)
+    config_cls, _ = entry.resolve(known.family)
+
+    p = argparse.ArgumentParser(prog="adagrow train", description="train one method on one dataset")
+    p.add_argument("--dataset", required=True, choices=DATASETS.names())
+    p.add_argument("--method", default="fixed", choices=methods.names())
+    p.add_argument("--model", help="fixed: reference model name (resnet18, vgg16, vit_small, ...)")
+    _common_run_options(p)
+    add_dataclass_options(p, config_cls, title=f"options of --method {known.method}")
+    args = p.parse_args(argv)
+    args.family = getattr(args, "mc_family", None)
+    cfg = build_run_config(args, dataclass_from_args(config_cls, args))
+    run(cfg)
+    return 0
+
+
+def cmd_suite(argv: list[str]) -> int:
+    from suites import run_suite
+
+    p = argparse.ArgumentParser(prog="adagrow suite", description="run every configuration of a suite")
+    p.add_argument("name", help="suite name (see suites/)")
+    p.add_argument("--list", action="store_true", help="only list the runs")
+    p.add_argument("--only", help="run only entries whose name contains this text")
+    p.add_argument("--all", action="store_true", help="with --profile smoke: every entry, not the smoke selection")
+    _common_run_options(p)
+    args = p.parse_args(argv)
+    return run_suite(args)
+
+
+def cmd_bench(argv: list[str]) -> int:
+    import torch
+
+    from adagrow.data import DATASETS
+    from adagrow.engine.fixed import FIXED_MODELS, build_reference
+    from adagrow.engine.runner import resolve_device
+    from adagrow.measure.latency import measure_latency, measure_throughput
+    from adagrow.measure.profile import profile
+
+    p = argparse.ArgumentParser(prog="adagrow bench", description="params, MACs, latency, throughput")
+    p.add_argument("--dataset", default="cifar10", choices=DATASETS.names())
+    p.add_argument("--model", default="resnet18", help=f"a fixed model ({', '.join(FIXED_MODELS)}) or "
+                   "family:arch for a grown model, e.g. resnet:1-2-2-1")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--repeats", type=int, default=200)
+    p.add_argument("--batch", type=int, default=256, help="batch for throughput")
+    p.add_argument("--output", help="append the figures as a record to this JSONL file")
+    args = p.parse_args(argv)
+    spec = DATASETS.get(args.dataset)
+    if spec.kind != "vision":
+        raise AdaGrowError("adagrow bench measures image models; text models are measured by `adagrow train`")
+    device = resolve_device(args.device)
+    if ":" in args.model:
+        from adagrow import create_model, fuse
+
+        family, arch = args.model.split(":", 1)
+        model = fuse(create_model(family, arch, num_classes=spec.num_classes, in_chans=spec.input_size[0]))
+    else:
+        model = build_reference(args.model, spec.num_classes, spec.input_size)
+    model = model.to(device).eval()
+    x = torch.randn(1, *spec.input_size, device=device)
+    out = {"model": args.model, "dataset": args.dataset, **profile(model, spec.input_size),
+           "latency_ms": measure_latency(model, x, repeats=args.repeats, threads=args.threads),
+           "throughput": measure_throughput(model, x, batch=args.batch, threads=args.threads)}
+    print(json.dumps(out, indent=2))
+    if args.output:
+        from adagrow.records.env import git_commit, versions
+        from adagrow.records.store import append_record
+
+        append_record(Path(args.output), {**out, "kind": "bench", "versions": versions(), "git_commit": git_commit()})
+    return 0
+
+
+def cmd_datasets(argv: list[str]) -> int:
+    from adagrow.data import dataset_status, resolve_data_dir
+
+    p = argparse.ArgumentParser(prog="adagrow datasets", description="which datasets are present and verified")
+    p.add_argument("--data-dir")
+    args = p.parse_args(argv)
+    root = resolve_data_dir(args.data_dir)
+    print(f"data directory: {root}")
+    for row in dataset_status(root):
+        print(f"  {row['name']:<13} {row['status']:<9} {row.get('detail', '')}")
+        if row["status"] in ("missing", "corrupt") and row.get("howto"):
+            print(f"  {'':<13} -> {row['howto']}")
+    return 0
+
+
+def cmd_quantize(argv: list[str]) -> int:
+    from adagrow.quant import run_quantize
+
+    p = argparse.ArgumentParser(prog="adagrow quantize", description="quantize a trained model and evaluate it")
+    p.add_argument("--checkpoint", required=True, type=Path, help="a deploy.pt written by `adagrow train`")
+    p.add_argument("--precision", default="w4a16", choices=["fp16", "int8", "w4a16"])
+    p.add_argument("--method", default="adagrow", choices=["rtn", "obs", "actorder", "adagrow", "adagrow-rerank"])
+    p.add_argument("--data-dir")
+    p.add_argument("--calib-size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--output", default="results/quant.jsonl")
+    args = p.parse_args(argv)
+    from adagrow.data import resolve_data_dir
+    from adagrow.engine.runner import resolve_device
+    from adagrow.records.store import append_record
+
+    if not args.checkpoint.exists():
+        raise AdaGrowError(f"no checkpoint at {args.checkpoint}")
+    record = run_quantize(args.checkpoint, args.precision, args.method, resolve_data_dir(args.data_dir),
+                          calib_size=args.calib_size, seed=args.seed, device=resolve_device(args.device))
+    append_record(Path(args.output), record)
+    print(json.dumps({k: v for k, v in record.items() if not isinstance(v, (dict, list))}, indent=2))
+    return 0
+
+
+def cmd_report(argv: list[str]) -> int:
+    from reports.generate import main as report_main
+
+    return report_main(argv)
+
+
+COMMANDS = {"train": cmd_train, "suite": cmd_suite, "bench": cmd_bench, "datasets": cmd_datasets,
+            "quantize": cmd_quantize, "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(__doc__)
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    try:
+        return COMMANDS[argv[0]](argv[1:])
+    except AdaGrowError as exc:
+        print(f"adagrow: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("adagrow: interrupted; the last checkpoint is kept (re-run with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The interface every method plugs into the one runner.
+
+The runner (``adagrow.engine.runner``) owns the loop, the optimizer's life, the learning-rate
+schedule, checkpoints, timing, W&B and the result record.  A *method* owns only its decisions:
+which model to start from, whether to change it after an epoch (grow, prune, stop growing), and
+what the deployable model is.  Fixed training, AdaGrow, every growing baseline and every pruning
+pipeline are each one small subclass of :class:`Method`.
+
+Resume contract: ``state_dict()`` must hold everything needed to rebuild the model's *current*
+architecture (e.g. the growth history) and the method's own counters and RNG-free decisions.  On
+resume the runner calls ``load_state_dict(saved)`` and then ``build_model(ctx)``, which must return
+a model of the saved architecture, ready for ``model.load_state_dict``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from adagrow.config import RunConfig
+    from adagrow.data.registry import DatasetSpec
+
+
+@dataclass
+class RunContext:
+    """What a method may know about the run it is part of."""
+
+    config: "RunConfig"
+    dataset: "DatasetSpec"
+    input_size: tuple[int, int, int]  # (channels, height, width) the model is fed
+    num_classes: int
+    device: torch.device
+    epochs: int
+    steps_per_epoch: int
+    log: Callable[[str], None] = print
+    # What the data loader reported (sizes, and for text vocab_size / max_len).
+    data_meta: dict[str, Any] = field(default_factory=dict)
+    # An iterator factory over training batches (x, y) already on ``device``; methods that need
+    # data of their own (local-learning init, calibration, importance scores) draw from it.
+    train_batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]] | None = None
+
+
+@dataclass
+class ModelChange:
+    """What a method returns when it changed the model after an epoch.
+
+    ``param_map`` maps each parameter of the changed model to the parameter of the old model it
+    continues, optionally with the slices of the new tensor that the old values occupy (width growth
+    of Transformers).  Parameters that are the *same object* before and after need no entry; new
+    parameters have none.  The runner uses it to carry optimizer state across (new slots zero).
+    """
+
+    model: nn.Module
+    event: dict[str, Any]
+    param_map: dict[nn.Parameter, tuple[nn.Parameter, tuple[slice, ...] | None]] = field(
+        default_factory=dict
+    )
+    inherit_optimizer: bool = True
+
+
+class Method:
+    """Base class: fixed-size training.  Subclasses override what they decide."""
+
+    name = "fixed"
+
+    def build_model(self, ctx: RunContext) -> nn.Module:
+        raise NotImplementedError
+
+    def on_epoch_end(
+        self, ctx: RunContext, epoch: int, model: nn.Module, metrics: dict[str, float]
+    ) -> ModelChange | None:
+        """Called after each epoch's validation; return a change to apply it, or None."""
+        return None
+
+    def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
+        """A term added to the training loss (e.g. L1 on BN gammas for network slimming)."""
+        return None
+
+    def phase(self, epoch: int) -> str:
+        """Name of the phase the epoch belongs to, for GPU-seconds per phase."""
+        return "train"
+
+    def deploy_model(self, model: nn.Module) -> nn.Module:
+        """The model users deploy (fused, pruned...).  Default: the trained model itself."""
+        return model
+
+    def arch(self, model: nn.Module) -> str | None:
+        """A human-readable architecture string for the record."""
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        """Extra keys for the result record (e.g. ``growth_events``)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass

@@ -1,0 +1,45 @@
+"""The method registry: name -> (config dataclass, Method factory).
+
+The command line turns the fields of a method's config dataclass into its options, nox suites name
+methods by these keys, and tests parametrise over them.  A method whose config depends on the model
+family (AdaGrow for CNNs vs Transformers) registers a ``config_for`` hook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from adagrow.engine.method import Method
+from adagrow.registry import Registry
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    config_cls: type
+    factory: Callable[[Any], Method]
+    description: str
+    # Optional: pick another (config_cls, factory) by family, e.g. "vit" -> Transformer AdaGrow.
+    by_family: dict[str, tuple[type, Callable[[Any], Method]]] | None = None
+
+    def resolve(self, family: str | None) -> tuple[type, Callable[[Any], Method]]:
+        if family and self.by_family and family in self.by_family:
+            return self.by_family[family]
+        return self.config_cls, self.factory
+
+
+METHODS: Registry[MethodEntry] = Registry("method")
+_loaded = False
+
+
+def load_builtin_methods() -> Registry[MethodEntry]:
+    """Import the modules that register the built-in methods (once)."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        import adagrow.engine.fixed  # noqa: F401  fixed-size references
+        try:
+            import adagrow.grow.method  # noqa: F401  AdaGrow (CNN + Transformer)
+        except ImportError:  # pragma: no cover - during bring-up
+            pass
+    return METHODS

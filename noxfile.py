@@ -1,0 +1,50 @@
+"""nox sessions: one per dataset (``nox -s cifar10``), plus ``tests``, ``bench`` and ``lint``.
+
+Sessions run in the current environment (``venv_backend="none"``): the package and its multi-GB
+torch/CUDA wheels are installed once (see README), and nox only orchestrates.  A bare ``nox`` runs
+lint and tests, never an experiment.  Arguments after ``--`` go to ``adagrow suite``:
+
+    nox -s mnist -- --profile smoke --data-dir ../shared/data
+"""
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "none"
+
+DATASETS = ("mnist", "cifar10", "cifar100", "svhn", "imagewoof", "imagenette", "tinyimagenet", "miniimagenet",
+            "imdb", "sst2")
+
+
+def _suite_session(name: str):
+    def session(s: nox.Session) -> None:
+        s.run("adagrow", "suite", name, *s.posargs, external=True)
+
+    session.__doc__ = f"Run the {name} suite (fixed references and AdaGrow; see suites/)."
+    session.__name__ = name
+    return session
+
+
+for _name in DATASETS:
+    nox.session(name=_name, tags=["suite", "text" if _name in ("imdb", "sst2") else "vision"])(_suite_session(_name))
+
+
+@nox.session
+def tests(s: nox.Session) -> None:
+    """Fast CPU tests (the same command CI runs)."""
+    s.env["WANDB_MODE"] = "disabled"
+    s.run("python", "-m", "pytest", "-q", *s.posargs, external=True)
+
+
+@nox.session
+def bench(s: nox.Session) -> None:
+    """pytest-benchmark benchmarks (data loader, runner overhead, growth, quantization)."""
+    s.env["WANDB_MODE"] = "disabled"
+    s.run("python", "-m", "pytest", "-q", "--benchmark-enable", "--benchmark-only", "-p", "no:cacheprovider",
+          "tests/bench_*.py", "--benchmark-autosave", *s.posargs, external=True)
+
+
+@nox.session
+def lint(s: nox.Session) -> None:
+    """ruff."""
+    s.run("ruff", "check", "adagrow", "baselines", "suites", "reports", "tests", "noxfile.py", external=True)
