@@ -16,12 +16,8 @@ __all__ = ["create_model", "fuse", "profile", "__version__"]
 
 def __getattr__(name):
     # Lazy: importing the package must stay cheap (the CLI's --help, nox, W&B-free tests).
-    if name in ("create_model", "fuse"):
+    if name in ("create_model", "fuse", "profile"):
         from adagrow import api
 
         return getattr(api, name)
-    if name == "profile":
-        from adagrow.measure.profile import profile
-
-        return profile
     raise AttributeError(f"module 'adagrow' has no attribute {name!r}")

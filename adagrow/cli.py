@@ -99,7 +99,7 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", default="adhoc", help="name of the results file (<output>/<suite>.jsonl)")
 
 
-def build_run_config(args: argparse.Namespace, method_config) -> "RunConfig":  # noqa: F821
+def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # noqa: F821
     from adagrow.config import RECIPES, RunConfig
 
     default_recipe = {"fixed": "thesis"}.get(args.method, "adagrow")
@@ -217,12 +217,12 @@ def cmd_datasets(argv: list[str]) -> int:
 
 
 def cmd_quantize(argv: list[str]) -> int:
-    from adagrow.quant import run_quantize
-
     p = argparse.ArgumentParser(prog="adagrow quantize", description="quantize a trained model and evaluate it")
     p.add_argument("--checkpoint", required=True, type=Path, help="a deploy.pt written by `adagrow train`")
     p.add_argument("--precision", default="w4a16", choices=["fp16", "int8", "w4a16"])
-    p.add_argument("--method", default="adagrow", choices=["rtn", "obs", "actorder", "adagrow", "adagrow-rerank"])
+    p.add_argument("--method", default="adagrow", choices=QUANT_METHODS)
+    p.add_argument("--table", action="store_true",
+                   help="every method at W4A16 and INT8 (plus FP16): one record each and a Markdown table")
     p.add_argument("--data-dir")
     p.add_argument("--calib-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
@@ -231,15 +231,46 @@ def cmd_quantize(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from adagrow.data import resolve_data_dir
     from adagrow.engine.runner import resolve_device
-    from adagrow.records.store import append_record
+    from adagrow.quant import quant_table
+    from adagrow.records.env import device_name, git_commit, versions
+    from adagrow.records.store import append_record, atomic_write_text
 
     if not args.checkpoint.exists():
         raise AdaGrowError(f"no checkpoint at {args.checkpoint}")
-    record = run_quantize(args.checkpoint, args.precision, args.method, resolve_data_dir(args.data_dir),
-                          calib_size=args.calib_size, seed=args.seed, device=resolve_device(args.device))
-    append_record(Path(args.output), record)
-    print(json.dumps({k: v for k, v in record.items() if not isinstance(v, (dict, list))}, indent=2))
+    device = resolve_device(args.device)
+    precisions, methods = ((args.precision,), (args.method,))
+    if args.table:
+        precisions, methods = ("w4a16", "int8", "fp16"), QUANT_METHODS
+    records = quant_table(args.checkpoint, resolve_data_dir(args.data_dir), precisions=precisions, methods=methods,
+                          calib_size=args.calib_size, seed=args.seed, device=device)
+    env = {"device": device_name(device), "versions": versions(), "git_commit": git_commit(),
+           "checkpoint": str(args.checkpoint)}
+    for rec in records:
+        append_record(Path(args.output), {**rec, **env})
+    table = quant_markdown(records, env)
+    print(table)
+    if args.table:
+        md = Path(args.output).with_suffix(".md")
+        atomic_write_text(md, table)
+        print(f"table -> {md}")
     return 0
+
+
+QUANT_METHODS = ("rtn", "obs", "actorder", "adagrow", "adagrow-rerank")
+
+
+def quant_markdown(records: list[dict], env: dict) -> str:
+    """The records of one quantization command as a Markdown table (accuracy and mean layer error)."""
+    first = records[0]
+    lines = [f"Quantization of `{env['checkpoint']}` ({first.get('dataset')}, {first.get('tag') or first.get('model')}, "
+             f"arch {first.get('arch')}); FP32 test accuracy {first.get('fp32_accuracy')}%; measured on "
+             f"{env['device']}, commit {env['git_commit']}.", "",
+             "| precision | method | test acc (%) | mean rel. layer output error | seconds |", "|---|---|---|---|---|"]
+    for r in records:
+        err = r.get("mean_rel_error")
+        lines.append(f"| {r['precision']} | {r['quant_method']} | {r['accuracy']:.2f} | "
+                     f"{'' if err is None else f'{err:.3e}'} | {r.get('seconds', 0):.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 def cmd_report(argv: list[str]) -> int:

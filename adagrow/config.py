@@ -57,7 +57,12 @@ class Profile:
     epochs: int | None = None  # overrides the recipe's epochs
     train_subset: int | None = None  # number of training examples used (seeded subset)
     test_subset: int | None = None
+    val_size: float | None = None  # overrides the held-out validation size (count if > 1)
     latency_repeats: int = 200
+    # Method options this profile changes when the method has them and they are at their defaults,
+    # e.g. growth every epoch so that a few-epoch smoke run still grows.
+    method_overrides: dict[str, Any] = field(default_factory=dict)
+    recipe_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. no warm-up in a 4-epoch run
     description: str = ""
 
 
@@ -67,9 +72,12 @@ PROFILES.register(
     "smoke",
     Profile(
         "smoke",
-        epochs=3,
-        train_subset=8000,
+        epochs=4,
+        train_subset=5000,
+        val_size=1000,
         latency_repeats=30,
+        method_overrides={"grow_interval": 1},
+        recipe_overrides={"warmup_epochs": 0.0},
         description="a few epochs on a training subset: ends in about a minute on a 2-core CPU",
     ),
 )
@@ -116,11 +124,20 @@ class RunConfig:
         label = self.tag or self.model or "default"
         return f"{self.suite}-{self.dataset}-{self.method}-{label}-{self.recipe.name}-{self.profile}-s{self.seed}"
 
-    def with_profile(self) -> "RunConfig":
+    def with_profile(self) -> RunConfig:
         """Apply the named profile's overrides where the user did not set them explicitly."""
         prof = PROFILES.get(self.profile)
+        mcfg = self.method_config
+        if mcfg is not None and dataclasses.is_dataclass(mcfg) and prof.method_overrides:
+            defaults = {f.name: f.default for f in dataclasses.fields(mcfg)}
+            changes = {k: v for k, v in prof.method_overrides.items()
+                       if k in defaults and getattr(mcfg, k) == defaults[k]}
+            mcfg = dataclasses.replace(mcfg, **changes)
         return dataclasses.replace(
             self,
+            recipe=dataclasses.replace(self.recipe, **prof.recipe_overrides),
+            method_config=mcfg,
+            val_size=prof.val_size if prof.val_size is not None and self.val_size == 0.1 else self.val_size,
             epochs=self.epochs if self.epochs is not None else prof.epochs,
             train_subset=self.train_subset if self.train_subset is not None else prof.train_subset,
             test_subset=self.test_subset if self.test_subset is not None else prof.test_subset,

@@ -7,8 +7,9 @@ family (AdaGrow for CNNs vs Transformers) registers a ``config_for`` hook.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from adagrow.engine.method import Method
 from adagrow.registry import Registry

@@ -6,7 +6,8 @@ adding a dataset, a model or a method is one entry rather than five edits.
 
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 from adagrow.errors import AdaGrowError
 

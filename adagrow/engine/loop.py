@@ -6,8 +6,8 @@ read and to compare against a bare hand-written loop (``tests/bench_engine.py``)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

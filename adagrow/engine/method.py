@@ -14,8 +14,9 @@ a model of the saved architecture, ready for ``model.load_state_dict``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -29,8 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
 class RunContext:
     """What a method may know about the run it is part of."""
 
-    config: "RunConfig"
-    dataset: "DatasetSpec"
+    config: RunConfig
+    dataset: DatasetSpec
     input_size: tuple[int, int, int]  # (channels, height, width) the model is fed
     num_classes: int
     device: torch.device
@@ -75,6 +76,10 @@ class Method:
     ) -> ModelChange | None:
         """Called after each epoch's validation; return a change to apply it, or None."""
         return None
+
+    def after_optimizer_transfer(self, optimizer: torch.optim.Optimizer) -> None:
+        """Called after a change's optimizer state was carried over (new slots zero), e.g. to fill
+        the new slots otherwise (Table 3-16's options)."""
 
     def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
         """A term added to the training loss (e.g. L1 on BN gammas for network slimming)."""

@@ -10,7 +10,7 @@ resumes for free, and the cosine is never restarted at a growth (SPEC §3.6).
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn

@@ -81,13 +81,13 @@ def _progress(total: int, desc: str):
 
 def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dict[str, Any]:
     """Train and evaluate one configuration; return its result record (also appended to disk)."""
-    cfg = cfg.with_profile()
+    _, mcfg = method_for(cfg)
+    cfg = dataclasses.replace(cfg, method_config=mcfg).with_profile()
+    method, _ = method_for(cfg)
     seed_everything(cfg.seed, cfg.deterministic)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    method, mcfg = method_for(cfg)
-    cfg = dataclasses.replace(cfg, method_config=mcfg)
     spec = DATASETS.get(cfg.dataset)
 
     out_dir = Path(cfg.output_dir)
@@ -146,7 +146,7 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
         "method": cfg.method, "dataset": cfg.dataset, "model": cfg.model, "recipe": cfg.recipe.name,
         "seed": cfg.seed, "profile": cfg.profile, "suite": cfg.suite, "device": device_name(device),
         "versions": versions(), "git_commit": git_commit(), "config": cfg.to_dict(),
-        "data": dict(bundle.meta), "run_dir": str(run_dir),
+        "tag": cfg.tag, "data": dict(bundle.meta), "run_dir": str(run_dir),
     }
     log(f"{cfg.run_name}: {count_params(model):,} params at start, {epochs} epochs × {steps_per_epoch} steps on "
         f"{device_name(device)}")
@@ -172,6 +172,7 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
                 change = method.on_epoch_end(ctx, epoch, model, metrics)
             if change is not None:
                 model, optimizer = _apply_change(change, optimizer, cfg, device, channels_last)
+                method.after_optimizer_transfer(optimizer)
                 with timer.phase("eval"):
                     after = evaluate(model, bundle.val, amp=cfg.amp, channels_last=channels_last)
                 event = {"epoch": epoch + 1, "val_acc_before": val_m["acc"], **change.event,
@@ -211,7 +212,7 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
     deploy_path = run_dir / "deploy.pt"
     best = max(state["history"], key=lambda h: h["val_acc"]) if state["history"] else {}
     record = {
-        **base_record, "status": "ok", "error": None, "arch": method.arch(model),
+        **base_record, **method.summary(), "status": "ok", "error": None, "arch": method.arch(model),
         "val_acc": state["history"][-1]["val_acc"] if state["history"] else None,
         "best_val_acc": best.get("val_acc"), "best_epoch": best.get("epoch"),
         "test_acc": test_m["acc"], "test_loss": test_m["loss"],
@@ -219,7 +220,7 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
         "latency_ms": {latency["device"]: latency},
         "gpu_seconds": dict(timer.seconds), "time_unit": timer.unit, "wall_seconds": time.perf_counter() - wall0,
         "epochs": epochs, "history": state["history"], "growth_events": state["events"],
-        "deploy_model": str(deploy_path), **method.summary(),
+        "deploy_model": str(deploy_path),
     }
     save_checkpoint(deploy_path, {"model": deploy.cpu(), "dataset": cfg.dataset, "input_size": tuple(bundle.input_size),
                                   "num_classes": bundle.num_classes, "data_meta": dict(bundle.meta), "record": record})
@@ -244,9 +245,11 @@ def _apply_change(change: ModelChange, optimizer, cfg: RunConfig, device, channe
 
 
 def _example_input(bundle, device) -> torch.Tensor:
-    """A batch-1 input of the right kind: an image, or a real tokenised sequence for text."""
-    x, _ = next(iter(bundle.test))
-    return x[:1].to(device)
+    """A batch-1 input: a random image, or for text a full-length sequence of token ids (batches are
+    trimmed to their longest sequence, so a real batch would count MACs at a random length)."""
+    if len(bundle.input_size) == 1:
+        return torch.full((1, bundle.input_size[0]), 5, dtype=torch.long, device=device)
+    return torch.randn(1, *bundle.input_size, device=device)
 
 
 def summary_line(r: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ the matrix products inside ``F.scaled_dot_product_attention`` are added from PyT
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

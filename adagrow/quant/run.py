@@ -1,0 +1,128 @@
+"""From a deploy checkpoint to quantization result records (the CLI and the Table 4-1/4-2 suite).
+
+A deploy checkpoint is ``torch.save({"model": <fused nn.Module>, "dataset": name, "input_size":
+(C, H, W), "num_classes": int, "record": <the training run's record>}, path)``.  Calibration uses
+training batches (the loader's order for epoch ``seed``, so the seed picks the samples); accuracy
+is measured on the test split.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from adagrow.errors import AdaGrowError
+from adagrow.quant.model import quantize_model
+from adagrow.quant.order import DEFAULT_DESCENDING
+
+
+def load_deploy_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict:
+    """Load a deploy checkpoint; the model is moved to ``device`` and put in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise AdaGrowError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:  # a truncated or foreign file
+        raise AdaGrowError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), nn.Module):
+        raise AdaGrowError(f"{path} is not a deploy checkpoint (expected a dict with an nn.Module under 'model')")
+    ckpt["model"] = ckpt["model"].to(device).eval()
+    return ckpt
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, batches: Iterable) -> float:
+    """Top-1 accuracy (%) of ``model`` over ``(inputs, targets)`` batches.
+
+    Floating inputs are cast to the model's parameter dtype, so an FP16 model is fed FP16.
+    """
+    model.eval()
+    dtype = next(model.parameters()).dtype
+    correct = total = 0
+    for x, y in batches:
+        if x.is_floating_point():
+            x = x.to(dtype)
+        correct += (model(x).argmax(-1) == y).sum().item()
+        total += y.numel()
+    return 100.0 * correct / max(total, 1)
+
+
+def _bundle(dataset: str, data_dir, *, batch_size: int, device, seed: int):
+    from adagrow.data import load_dataset  # imported here: the data package is heavy and optional for tests
+
+    return load_dataset(dataset, data_dir, batch_size=batch_size, device=device, seed=seed)
+
+
+def _calibration(bundle, seed: int) -> Iterable:
+    bundle.train.set_epoch(seed)
+    return bundle.train
+
+
+def _record(ckpt: dict, report: dict, acc: float, precision: str, fp32_acc: float | None) -> dict:
+    cfg = report["config"]
+    trained = ckpt.get("record", {})
+    return {
+        "kind": "quant",
+        "method": trained.get("method"),
+        "model": trained.get("model"),
+        "tag": trained.get("tag") or trained.get("config", {}).get("tag"),
+        "arch": trained.get("arch"),
+        "source_checkpoint_run": trained.get("run_dir"),
+        "dataset": ckpt.get("dataset"),
+        "precision": precision,
+        "quant_method": report["quant_method"],
+        "accuracy": acc,
+        "fp32_accuracy": fp32_acc,
+        "mean_rel_error": report["mean_rel_error"],
+        "layer_errors": report["layers"],
+        "error_definition": report["error"],
+        "quant_seconds": report["seconds"],
+        "calib_size": cfg["calib_size"],
+        "calib_samples": report.get("calib_samples"),
+        "seed": cfg["seed"],
+        "group_size": cfg["group_size"],
+        "damp": cfg["damp"],
+        "descending": cfg["descending"],
+        "simulated": report["simulated"],
+    }
+
+
+def run_quantize(checkpoint: Path, precision: str, method: str, data_dir, *, calib_size: int = 256,
+                 seed: int = 0, device: str = "cpu", batch_size: int = 128, group_size: int = -1,
+                 descending: bool = DEFAULT_DESCENDING) -> dict:
+    """Quantize a deploy checkpoint and measure test accuracy; return one result record."""
+    return quant_table(checkpoint, data_dir, precisions=(precision,), methods=(method,), calib_size=calib_size,
+                       seed=seed, device=device, batch_size=batch_size, group_size=group_size,
+                       descending=descending, fp32_reference=False)[0]
+
+
+def quant_table(checkpoint: Path, data_dir, precisions: Sequence[str] = ("w4a16", "int8"),
+                methods: Sequence[str] = ("rtn", "obs", "actorder", "adagrow", "adagrow-rerank"), *,
+                calib_size: int = 256, seed: int = 0, device: str = "cpu", batch_size: int = 128,
+                group_size: int = -1, descending: bool = DEFAULT_DESCENDING,
+                fp32_reference: bool = True) -> list[dict]:
+    """One record per (precision, method) for Tables 4-1/4-2; data and model are loaded once.
+
+    ``fp16`` and ``fp32`` take no method: they yield one record each (``quant_method`` ``cast`` /
+    ``none``).  With ``fp32_reference`` the FP32 accuracy is measured once and stored in every
+    record as ``fp32_accuracy``.
+    """
+    ckpt = load_deploy_checkpoint(checkpoint, device)
+    bundle = _bundle(ckpt["dataset"], data_dir, batch_size=batch_size, device=device, seed=seed)
+    fp32_acc = accuracy(ckpt["model"], bundle.test) if fp32_reference else None
+    records = []
+    for precision in precisions:
+        for method in (methods if precision in ("int8", "w4a16") else methods[:1]):
+            t0 = time.perf_counter()
+            qmodel, report = quantize_model(ckpt["model"], _calibration(bundle, seed), precision=precision,
+                                            method=method, calib_size=calib_size, seed=seed,
+                                            group_size=group_size, descending=descending)
+            rec = _record(ckpt, report, accuracy(qmodel, bundle.test), precision, fp32_acc)
+            rec["seconds"] = time.perf_counter() - t0
+            records.append(rec)
+    return records

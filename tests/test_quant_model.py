@@ -1,0 +1,132 @@
+"""Model-level quantization, result records and ONNX export on tiny CPU models."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from adagrow.errors import AdaGrowError
+from adagrow.quant import quantize_model
+from adagrow.quant import run as quant_run
+from adagrow.quant.layers import QuantLayer
+
+
+def small_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    fused = nn.Conv2d(8, 8, 5, padding=2)
+    fused.branch_kernels = [(5, 5), (3, 3), (1, 1), (1, 3), (3, 1)]  # as an AdaGrow fused unit records
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+        fused, nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(),  # depth-wise: one Hessian per channel
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10),
+    ).eval()
+
+
+def small_mlp() -> nn.Module:
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Linear(32, 64), nn.GELU(), nn.Linear(64, 64), nn.GELU(), nn.Linear(64, 5)).eval()
+
+
+def batches(shape: tuple[int, ...], n: int = 4, size: int = 16, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(size, *shape, generator=g), torch.randint(0, 5, (size,), generator=g)) for _ in range(n)]
+
+
+def relative_gap(model: nn.Module, qmodel: nn.Module, x: torch.Tensor) -> float:
+    with torch.no_grad():
+        ref = model(x)
+        out = qmodel(x.to(next(qmodel.parameters()).dtype)).float()
+    return ((out - ref).norm() / ref.norm()).item()
+
+
+@pytest.mark.parametrize("precision,limit", [("int8", 0.05), ("w4a16", 0.35)])
+@pytest.mark.parametrize("method", ["rtn", "obs", "adagrow", "adagrow-rerank"])
+def test_cnn_quantizes_and_stays_close(precision, limit, method):
+    model = small_cnn()
+    calib = batches((3, 12, 12))
+    qmodel, report = quantize_model(model, calib, precision=precision, method=method, calib_size=48, seed=3)
+    assert report["calib_samples"] == 48 and report["config"]["seed"] == 3
+    assert [r["name"] for r in report["layers"]] == ["0", "2", "4", "8"]
+    assert all(r["rel_error"] >= 0 and r["seconds"] >= 0 for r in report["layers"])
+    assert isinstance(qmodel[2], QuantLayer) and not isinstance(model[2], QuantLayer)  # the input is untouched
+    test_x = batches((3, 12, 12), n=1, size=32, seed=9)[0][0]
+    assert relative_gap(model, qmodel, test_x) < limit
+
+
+def test_obs_layer_errors_beat_rtn_on_the_cnn():
+    model, calib = small_cnn(), batches((3, 12, 12))
+    rtn = quantize_model(model, calib, precision="w4a16", method="rtn")[1]
+    obs = quantize_model(model, calib, precision="w4a16", method="obs")[1]
+    assert obs["mean_rel_error"] < rtn["mean_rel_error"]
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8", "w4a16"])
+def test_linear_model(precision):
+    model = small_mlp()
+    qmodel, report = quantize_model(model, batches((32,)), precision=precision, method="adagrow", calib_size=64)
+    assert relative_gap(model, qmodel, torch.randn(20, 32)) < (0.02 if precision != "w4a16" else 0.25)
+    if precision == "fp16":
+        assert report["quant_method"] == "cast" and next(qmodel.parameters()).dtype == torch.float16
+    else:
+        assert len(report["layers"]) == 3 and report["simulated"]
+
+
+def test_int8_weights_are_on_the_signed_int8_grid():
+    qmodel, _ = quantize_model(small_mlp(), batches((32,)), precision="int8", method="obs")
+    layer = qmodel[2]
+    codes = layer.inner.weight / layer.weight_scale[:, None]
+    assert torch.allclose(codes, codes.round(), atol=1e-3)
+    assert codes.abs().max() <= 128
+
+
+def test_excluded_layers_stay_full_precision():
+    model = small_mlp()
+    qmodel, report = quantize_model(model, batches((32,)), precision="w4a16", method="rtn", exclude=("0",))
+    assert torch.equal(qmodel[0].weight, model[0].weight)
+    assert [r["name"] for r in report["layers"]] == ["2", "4"]
+
+
+def test_unknown_precision_is_a_user_error():
+    with pytest.raises(AdaGrowError):
+        quantize_model(small_mlp(), batches((32,)), precision="int3", method="rtn")
+
+
+def test_run_quantize_and_table_records(tmp_path, monkeypatch):
+    model = small_mlp()
+    path = tmp_path / "deploy.pt"
+    torch.save({"model": model, "dataset": "toy", "input_size": (32,), "num_classes": 5,
+                "record": {"method": "adagrow"}}, path)
+    data = batches((32,), n=3)
+    bundle = SimpleNamespace(train=_Loader(data), test=_Loader(data))
+    monkeypatch.setattr(quant_run, "_bundle", lambda *a, **k: bundle)
+    rec = quant_run.run_quantize(path, "int8", "adagrow", tmp_path, calib_size=32, seed=5)
+    assert rec["method"] == "adagrow" and rec["precision"] == "int8" and rec["quant_method"] == "adagrow"
+    assert rec["calib_size"] == 32 and rec["seed"] == 5 and len(rec["layer_errors"]) == 3
+    assert 0 <= rec["accuracy"] <= 100 and rec["mean_rel_error"] > 0
+    table = quant_run.quant_table(path, tmp_path, precisions=("fp16", "w4a16"), methods=("rtn", "obs"))
+    assert [(r["precision"], r["quant_method"]) for r in table] == [("fp16", "cast"), ("w4a16", "rtn"),
+                                                                    ("w4a16", "obs")]
+    assert table[0]["fp32_accuracy"] == pytest.approx(quant_run.accuracy(model, data))
+
+
+def test_missing_checkpoint_is_a_user_error(tmp_path):
+    with pytest.raises(AdaGrowError):
+        quant_run.run_quantize(tmp_path / "nope.pt", "int8", "obs", tmp_path)
+
+
+class _Loader:
+    def __init__(self, data):
+        self.data = data
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self):
+        return len(self.data)
+
+    def set_epoch(self, epoch):
+        pass

@@ -1,0 +1,203 @@
+"""The thesis' reference values and the report generator.
+
+The generator tests write FABRICATED records (made up in this file, to tmp_path only) and check
+that each lands beside the right thesis row, that every other row says "not run", and that the
+figures are PNG files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from adagrow.errors import AdaGrowError
+from reports.generate import main
+from reports.thesis_reference import CNN_DATASETS, TABLES, parse_value
+from suites.datasets import text_suite, vision_suite
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# ------------------------------------------------------------------------------------------------ reference
+@pytest.mark.parametrize("text,number", [("669.29K", 669_290.0), ("2.65M", 2.65e6), ("1.83G", 1.83e9),
+                                         ("93.14", 93.14), ("2536s", 2536.0), ("948.63μs", 0.94863),
+                                         ("278.82 $\\mu$ s", 0.27882), ("10.95ms", 10.95)])
+def test_parse_value_numbers(text, number):
+    value = parse_value(text)
+    assert value.text == text and value.number == pytest.approx(number)
+
+
+@pytest.mark.parametrize("text", ["VGG-2-2-2", "-", "", "3-4-6-3 bottleneck", "D4W384"])
+def test_parse_value_keeps_text_without_number(text):
+    assert parse_value(text).number is None
+
+
+def _row(table_id: str, tag: str, dataset: str = "cifar10"):
+    (row,) = [r for r in TABLES[table_id].rows if r.key == (dataset, tag)]
+    return row
+
+
+def test_table_3_19_grown_resnet_row():
+    row = _row("3-19", "adagrow-resnet-4b")
+    assert row.cells["arch"].text == "1-2-2-1"
+    assert row.cells["params"].number == pytest.approx(2.65e6)
+    assert row.cells["macs"].number == pytest.approx(246.66e6)
+    assert row.cells["acc"].number == pytest.approx(93.14)
+    assert _row("3-19", "adagrow-vgg-3b").cells["params"].text == "669.29K"
+
+
+def test_other_anchors_of_the_spec():
+    assert _row("3-5", "stop-budget").cells["arch"].text == "VGG-4-3-3"
+    assert _row("3-8", "pattern-W1D2").cells["acc"].number == pytest.approx(94.36)
+    assert _row("3-9", "init-zeros").cells["acc"].number == pytest.approx(40.16)
+    w4 = [r for r in TABLES["4-1"].rows if r.select == {"precision": "w4a16", "quant_method": "adagrow"}]
+    assert [r.cells["acc"].number for r in w4] == [pytest.approx(92.98)]
+    assert _row("3-27", "adagrow-vit", "tinyimagenet").cells["arch"].text == "D6W384"
+
+
+@pytest.mark.parametrize("table_id", sorted(CNN_DATASETS))
+def test_cnn_tables_have_one_row_per_suite_entry(table_id):
+    dataset = CNN_DATASETS[table_id][0]
+    keys = [r.key for r in TABLES[table_id].rows]
+    assert len(keys) == len(set(keys)) == 16
+    suite = {e.name for e in vision_suite(dataset) if e.recipe != "standard"} - {"adagrow-vit", "fixed-vit_small",
+                                                                                  "fixed-vit_base"}
+    assert {k[1] for k in keys} == suite
+
+
+def test_transformer_rows_match_suite_entries():
+    for row in TABLES["3-27"].rows:
+        assert row.key[1] in {e.name for e in vision_suite(row.key[0])}
+    for row in TABLES["3-28"].rows:
+        assert row.key[1] in {e.name for e in text_suite(row.key[0])}
+
+
+def test_rows_are_unique_within_every_table():
+    for table in TABLES.values():
+        # quantization rows share a run and a record (FP32 / FP16 under every method): add their settings
+        keys = [(r.key, tuple(r.cells[c].text for c in ("quant_method", "precision", "backend") if c in r.cells))
+                for r in table.rows]
+        assert len(keys) == len(set(keys)), table.id
+        for row in table.rows:
+            assert set(row.cells) == set(table.columns)
+
+
+# ------------------------------------------------------------------------------------------------ generator
+def fabricated_record(tag: str, seed: int, acc: float, *, profile: str = "full", status: str = "ok",
+                      method: str = "adagrow", dataset: str = "cifar10") -> dict:
+    """A made-up training record with the fields the runner writes (values are NOT measurements)."""
+    return {
+        "status": status, "method": method, "dataset": dataset, "model": "resnet", "seed": seed, "profile": profile,
+        "config": {"tag": tag, "dataset": dataset}, "arch": "1-2-2-1", "test_acc": acc, "params": 2_600_000,
+        "macs": 240_000_000, "latency_ms": {"Fake CPU": {"median_ms": 2.0 + seed, "mean_ms": 2.5}},
+        "gpu_seconds": {"train": 100.0, "test": 5.0},
+        "history": [{"epoch": e, "val_acc": 50.0 + 10 * e, "params": 100_000 * e} for e in range(1, 4)],
+        "growth_events": [{"epoch": 1, "kind": "depth"}, {"epoch": 2, "kind": "width"}],
+        "run_dir": f"results/runs/cifar10-{tag}-{profile}-s{seed}",
+    }
+
+
+def write_records(path: Path, records: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def table_lines(path: Path) -> dict[str, list[str]]:
+    """Markdown data rows keyed by "label arch" (first two cells)."""
+    rows = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("| ") and not line.startswith("| ---") and not line.startswith("| Row"):
+            cells = [c.strip() for c in line.strip("|").split(" | ")]
+            rows[f"{cells[0]} {cells[1]}"] = cells
+    return rows
+
+
+def test_report_puts_our_mean_beside_the_thesis_and_marks_the_rest_not_run(tmp_path):
+    results = write_records(tmp_path / "results" / "cifar10.jsonl", [
+        fabricated_record("adagrow-resnet-4b", 0, 92.0),
+        fabricated_record("adagrow-resnet-4b", 1, 93.0),
+    ])
+    out = tmp_path / "out"
+    assert main(["--results", str(results.parent), "--out", str(out), "--tables", "3-19", "--no-plots"]) == 0
+    rows = table_lines(out / "table3-19.md")
+    assert len(rows) == 16
+    ours = rows["AdaGrow ResNet 1-2-2-1"]
+    # Row | arch t | arch o | params t | o | MACs t | o | latency t | o | acc t | o | gap | n
+    assert ours[1:3] == ["1-2-2-1", "1-2-2-1"]
+    assert ours[3:5] == ["2.65M", "2.60M"] and ours[5:7] == ["246.66M", "240.00M"]
+    assert ours[7:9] == ["2.11", "2.50"]  # latency: mean of the seeds' medians
+    assert ours[9:13] == ["93.14", "92.50", "-0.64", "2"]
+    for label, cells in rows.items():
+        if label != "AdaGrow ResNet 1-2-2-1":
+            assert cells[2] == cells[4] == cells[10] == "not run", label
+    tex = (out / "table3-19.tex").read_text(encoding="utf-8")
+    assert "92.50" in tex and r"\begin{tabular}" in tex and "Fake CPU" in tex
+
+
+def test_smoke_only_rows_are_marked_and_failed_runs_ignored(tmp_path):
+    results = write_records(tmp_path / "r.jsonl", [
+        fabricated_record("fixed-resnet18-thesis", 0, 80.0, profile="smoke", method="fixed"),
+        fabricated_record("fixed-vgg16-thesis", 0, 99.0, status="failed", method="fixed"),
+        fabricated_record("fixed-resnet18-standard", 0, 94.0, method="fixed"),
+    ])
+    out = tmp_path / "out"
+    main(["--results", str(results), "--out", str(out), "--tables", "table3-19", "--format", "md", "--no-plots"])
+    rows = table_lines(out / "table3-19.md")
+    assert rows["ResNet-18 2-2-2-2"][10] == "80.00 (smoke)"
+    assert rows["ResNet-18 2-2-2-2"][12] == "1 (smoke)"
+    assert rows["VGG-16 2-2-3-3-3"][10] == "not run"
+    extra = rows["fixed-resnet18-standard (ours only) —"]
+    assert extra[10] == "94.00" and extra[9] == "—"
+    assert not (out / "table3-19.tex").exists()
+
+
+def test_quantization_rows_read_quantization_records(tmp_path):
+    quant = [{"dataset": "cifar10", "tag": "adagrow-resnet-4b", "precision": p, "quant_method": m, "accuracy": a,
+              "fp32_accuracy": 93.0, "seed": 0}
+             for p, m, a in (("w4a16", "adagrow", 91.5), ("w4a16", "rtn", 85.0), ("fp16", "cast", 92.9))]
+    results = write_records(tmp_path / "quant.jsonl", quant)
+    out = tmp_path / "out"
+    main(["--results", str(results), "--out", str(out), "--tables", "4-1", "--format", "md", "--no-plots"])
+    lines = [line for line in (out / "table4-1.md").read_text(encoding="utf-8").splitlines()
+             if line.startswith("| AdaGrow-Basic-ResNet")]
+    by_setting = {tuple(c.strip() for c in line.strip("|").split(" | ")[1:4]): line for line in lines}
+    assert "| 92.98 | 91.50 | -1.48 | 1 |" in by_setting[("proposed", "W4A16", "PyTorch")]
+    assert "| 89.13 | 85.00 |" in by_setting[("direct", "W4A16", "PyTorch")]
+    assert "| 93.14 | 93.00 |" in by_setting[("OBS", "FP32", "TensorRT")]  # the records' fp32_accuracy
+    assert "| 93.16 | 92.90 |" in by_setting[("proposed", "FP16", "TensorRT")]
+    assert "not run" in by_setting[("OBS", "INT8", "TensorRT")]
+    resnet50 = [line for line in (out / "table4-1.md").read_text(encoding="utf-8").splitlines()
+                if line.startswith("| ResNet-50")]
+    assert all("not run" in line for line in resnet50)
+
+
+def test_plots_are_written_as_png(tmp_path):
+    results = write_records(tmp_path / "results" / "cifar10.jsonl", [
+        fabricated_record("adagrow-resnet-4b", 0, 92.0),
+        fabricated_record("fixed-resnet18-thesis", 0, 88.0, method="fixed"),
+    ])
+    out = tmp_path / "out"
+    main(["--results", str(results.parent), "--out", str(out), "--tables", "3-19"])
+    scatter = out / "plots" / "acc-latency-cifar10.png"
+    growth = sorted((out / "plots" / "growth").glob("*.png"))
+    assert scatter.read_bytes()[:8] == PNG_MAGIC
+    assert [p.name for p in growth] == ["cifar10-adagrow-resnet-4b-full-s0.png"]  # only the AdaGrow run grows
+    assert growth[0].read_bytes()[:8] == PNG_MAGIC
+
+
+def test_every_table_is_written_when_none_is_named(tmp_path):
+    results = write_records(tmp_path / "r.jsonl", [])
+    main(["--results", str(results), "--out", str(tmp_path), "--format", "md", "--no-plots"])
+    assert {p.name for p in tmp_path.glob("table*.md")} == {f"table{t}.md" for t in TABLES}
+
+
+@pytest.mark.parametrize("argv,message", [(["--tables", "3-99"], "unknown table"),
+                                          (["--format", "pdf"], "--format"),
+                                          (["--results", "/nonexistent/results"], "no results")])
+def test_bad_arguments_raise_a_user_error(tmp_path, argv, message):
+    results = write_records(tmp_path / "r.jsonl", [])
+    with pytest.raises(AdaGrowError, match=message):
+        main(["--results", str(results), "--out", str(tmp_path), *argv])
