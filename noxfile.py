@@ -7,9 +7,13 @@ lint and tests, never an experiment.  Arguments after ``--`` go to ``adagrow sui
     nox -s mnist -- --profile smoke --data-dir ../shared/data
 """
 
+import sys
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
+# The interpreter nox runs under: the environment the package was installed into.
+PY = sys.executable
 nox.options.default_venv_backend = "none"
 
 DATASETS = ("mnist", "cifar10", "cifar100", "svhn", "imagewoof", "imagenette", "tinyimagenet", "miniimagenet",
@@ -18,7 +22,7 @@ DATASETS = ("mnist", "cifar10", "cifar100", "svhn", "imagewoof", "imagenette", "
 
 def _suite_session(name: str):
     def session(s: nox.Session) -> None:
-        s.run("adagrow", "suite", name, *s.posargs, external=True)
+        s.run(PY, "-m", "adagrow", "suite", name, *s.posargs, external=True)
 
     session.__doc__ = f"Run the {name} suite (fixed references and AdaGrow; see suites/)."
     session.__name__ = name
@@ -33,18 +37,18 @@ for _name in DATASETS:
 def tests(s: nox.Session) -> None:
     """Fast CPU tests (the same command CI runs)."""
     s.env["WANDB_MODE"] = "disabled"
-    s.run("python", "-m", "pytest", "-q", *s.posargs, external=True)
+    s.run(PY, "-m", "pytest", "-q", *s.posargs, external=True)
 
 
 @nox.session
 def bench(s: nox.Session) -> None:
     """pytest-benchmark benchmarks (data loader, runner overhead, growth, quantization)."""
     s.env["WANDB_MODE"] = "disabled"
-    s.run("python", "-m", "pytest", "-q", "--benchmark-enable", "--benchmark-only", "-p", "no:cacheprovider",
+    s.run(PY, "-m", "pytest", "-q", "--benchmark-enable", "--benchmark-only", "-p", "no:cacheprovider",
           "tests/bench_*.py", "--benchmark-autosave", *s.posargs, external=True)
 
 
 @nox.session
 def lint(s: nox.Session) -> None:
     """ruff."""
-    s.run("ruff", "check", "adagrow", "baselines", "suites", "reports", "tests", "noxfile.py", external=True)
+    s.run(PY, "-m", "ruff", "check", "adagrow", "baselines", "suites", "reports", "tests", "noxfile.py", external=True)

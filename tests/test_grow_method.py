@@ -15,7 +15,7 @@ from adagrow.models.reparam import fuse_model
 
 
 def ctx(epochs=60, seed=0, model=None, chans=1):
-    return RunContext(config=SimpleNamespace(seed=seed, model=model), dataset=None, input_size=(chans, 8, 8),
+    return RunContext(config=SimpleNamespace(seed=seed, model=model, dataset="synthetic"), dataset=None, input_size=(chans, 8, 8),
                       num_classes=10, device=torch.device("cpu"), epochs=epochs, steps_per_epoch=1)
 
 
@@ -188,3 +188,14 @@ def test_released_code_variant_settings():
     assert policy.signed_importance and policy.conv_branches_only and policy.entry_bn_only
     model = AdaGrowMethod(AdaGrowConfig(variant="released-code")).build_model(ctx())
     assert not model.transitions[0].bn_on_path
+
+
+def test_mnist_grows_each_block_at_most_once_unless_told_otherwise():
+    c = ctx()
+    c.config.dataset = "mnist"
+    method = AdaGrowMethod(AdaGrowConfig(pattern="D1", grow_interval=1, stop="none"))
+    model, _ = drive(method, c, [50.0 + i for i in range(8)])
+    assert model.arch() == "1-1-1"  # capped, as the thesis' Table 3-22 protocol
+    free = AdaGrowMethod(AdaGrowConfig(pattern="D1", grow_interval=1, stop="none", layers_per_block_cap=3))
+    free_model, _ = drive(free, c, [50.0 + i for i in range(8)])
+    assert max(free_model.depths) > 1

@@ -25,13 +25,18 @@ SST2_MD5 = {
 }
 
 
-def md5_file(path: Path, chunk: int = 1 << 20) -> str:
-    """The hex md5 of a file."""
-    digest = hashlib.md5()
+def file_digest(path: Path, algorithm: str = "md5", chunk: int = 1 << 22) -> str:
+    """The hex digest (``md5``, ``sha256``, ...) of a file's bytes, read in chunks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def md5_file(path: Path) -> str:
+    """The hex md5 of a file (what torchvision publishes for its datasets)."""
+    return file_digest(path, "md5")
 
 
 def torchvision_md5s(name: str) -> dict[str, str]:

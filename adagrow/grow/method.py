@@ -19,6 +19,7 @@ decision RNG's state, the stop rule's state and the event history; ``build_model
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,9 @@ from adagrow.models.cnn_count import fused_params
 from adagrow.models.reparam import fuse_model
 
 VARIANTS = ("thesis", "released-code")
+# Datasets on which the thesis let each block grow at most once (Table 3-22: "even when each block may
+# grow only once"); ``layers_per_block_cap`` set explicitly overrides this.
+ONE_LAYER_PER_BLOCK = ("mnist",)
 STOPS = ("auto", "target", "budget", "none")
 
 
@@ -71,7 +75,7 @@ class AdaGrowConfig:
     ema: float = 0.6  # auto stop: EMA decay of val accuracy (the thesis gives none; code uses 0.95)
     layers_per_growth: int = 1  # layers inserted per depth growth (Table 3-2)
     max_branch_kernel: int | None = None  # None: each unit's own kernel; 5 enables 3×5 / 5×3 / 5×5 / pool5
-    layers_per_block_cap: int | None = None  # MNIST: the thesis grew each block to at most one layer
+    layers_per_block_cap: int | None = None  # None: 1 on MNIST (as the thesis), else no cap
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -148,6 +152,8 @@ class AdaGrowMethod(Method):
         """The seed model, or (after ``load_state_dict``) the saved grown architecture."""
         cfg = self.config
         policy = cfg.policy()
+        if cfg.layers_per_block_cap is None and ctx.config.dataset in ONE_LAYER_PER_BLOCK:
+            policy = dataclasses.replace(policy, layers_per_block_cap=1)
         if self._pending is not None:
             model = GrowableCNN.from_structure(self._pending["structure"], policy, ctx.config.seed)
             model.rng.setstate(_as_rng_state(self._pending["rng"]))
