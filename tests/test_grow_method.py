@@ -199,3 +199,9 @@ def test_mnist_grows_each_block_at_most_once_unless_told_otherwise():
     free = AdaGrowMethod(AdaGrowConfig(pattern="D1", grow_interval=1, stop="none", layers_per_block_cap=3))
     free_model, _ = drive(free, c, [50.0 + i for i in range(8)])
     assert max(free_model.depths) > 1
+
+
+def test_grow_until_leaves_the_last_epochs_to_fine_tuning():
+    method = AdaGrowMethod(AdaGrowConfig(pattern="W1D2", grow_interval=1, stop="none", grow_until=0.5))
+    _, grown = drive(method, ctx(epochs=10), [50.0 + i for i in range(10)])
+    assert grown == [1, 2, 3, 4]  # growth after epochs 1-4 only (epoch + 1 < 0.5 * 10)

@@ -76,6 +76,9 @@ class AdaGrowConfig:
     layers_per_growth: int = 1  # layers inserted per depth growth (Table 3-2)
     max_branch_kernel: int | None = None  # None: each unit's own kernel; 5 enables 3×5 / 5×3 / 5×5 / pool5
     layers_per_block_cap: int | None = None  # None: 1 on MNIST (as the thesis), else no cap
+    # Growth may happen only before this fraction of the epoch budget; the rest fine-tunes the grown
+    # model (Algorithm 3-1's M epochs).  1.0: whenever the stop rule allows (the thesis).
+    grow_until: float = 1.0
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -92,6 +95,8 @@ class AdaGrowConfig:
             raise AdaGrowError("blocks must be 3 or 4")
         if self.grow_interval < 1:
             raise AdaGrowError("grow_interval must be at least 1")
+        if not 0.0 < self.grow_until <= 1.0:
+            raise AdaGrowError("grow_until must be in (0, 1]")
         parse_pattern(self.pattern)
 
     @property
@@ -174,7 +179,7 @@ class AdaGrowMethod(Method):
         cfg = self.config
         self.model = model
         self.plateau.update(float(metrics["val_acc"]))
-        due = (epoch + 1) % cfg.grow_interval == 0 and epoch + 1 < ctx.epochs
+        due = (epoch + 1) % cfg.grow_interval == 0 and epoch + 1 < min(ctx.epochs, cfg.grow_until * ctx.epochs)
         if self.stopped_at is not None or not due:
             return None
         if self._should_stop(model):

@@ -1,0 +1,43 @@
+"""The command line: a smoke run end to end, and one clean message (exit 2) for user errors."""
+
+import pytest
+
+from adagrow.cli import main
+from adagrow.records.store import read_records
+from tests.conftest import make_tiny_mnist
+
+pytestmark = pytest.mark.filterwarnings("ignore:MNIST. md5")
+
+
+def test_train_smoke_writes_a_complete_ok_record(tmp_path, capsys):
+    data = make_tiny_mnist(tmp_path / "data", n_train=1300, n_test=200)
+    rc = main(["train", "--dataset", "mnist", "--method", "fixed", "--model", "resnet18", "--profile", "smoke",
+               "--data-dir", str(data), "--output", str(tmp_path / "out"), "--threads", "1", "--train-subset", "256"])
+    assert rc == 0
+    (rec,) = read_records(tmp_path / "out" / "adhoc.jsonl")
+    assert rec["status"] == "ok" and rec["profile"] == "smoke" and rec["config"]["epochs"] == 2
+    assert rec["data"]["val_size"] == 1000 and rec["data"]["train_size"] == 256
+    assert rec["params"] > 11e6 and rec["macs"] > 0 and rec["latency_ms"]
+    assert "test" in capsys.readouterr().out  # the summary was printed
+
+
+def test_growing_method_options_come_from_its_config(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "mnist", "--method", "adagrow", "--help"])
+    out = capsys.readouterr().out
+    assert "--width-ratio" in out and "--grow-interval" in out and "--max-branch-kernel" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--dataset", "cifar100", "--data-dir", "{tmp}"], "cifar-100-python"),
+    (["train", "--dataset", "mnist", "--method", "adagrow", "--seed-arch", "1-x", "--data-dir", "{tmp}"],
+     "malformed architecture"),
+    (["train", "--dataset", "mnist", "--method", "fixed", "--model", "resnet7", "--data-dir", "{tmp}"], "unknown"),
+    (["quantize", "--checkpoint", "{tmp}/missing.pt"], "no checkpoint"),
+])
+def test_user_errors_end_with_one_message(tmp_path, capsys, argv, message):
+    make_tiny_mnist(tmp_path)
+    rc = main([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err and "Traceback" not in err
