@@ -38,6 +38,18 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def train_steps(model, opt, x, y, n: int) -> list[float]:
+    """``n`` plain optimisation steps on one batch; the losses, to check a model still trains."""
+    losses = []
+    for _ in range(n):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
 def write_idx(path: Path, array: np.ndarray) -> None:
     """Write ``array`` (uint8) in the idx format MNIST uses, gzipped."""
     magic = 0x0800 | array.ndim  # 0x08: unsigned byte

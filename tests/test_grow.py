@@ -12,17 +12,7 @@ from adagrow.grow.init import local_learning
 from adagrow.grow.policies import GrowthPolicy, choose_branch, choose_depth, choose_units
 from adagrow.models.cnn import GrowableCNN
 from adagrow.models.reparam import RepUnit
-
-
-def train_steps(model, opt, x, y, n):
-    losses = []
-    for _ in range(n):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses
+from tests.conftest import train_steps
 
 
 def batch(chans=3, n=4, hw=8, seed=0):

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from adagrow.engine.method import RunContext
 from adagrow.engine.optim import build_optimizer, transfer_state
@@ -16,6 +15,7 @@ from adagrow.grow.transformer_ops import (
     widen,
 )
 from adagrow.models.transformer import create_transformer
+from tests.conftest import train_steps
 
 
 def gen(seed=0):
@@ -32,18 +32,6 @@ def tiny_batch(n=16, seed=0):
     ids[:, 0] = 2
     labels = (ids[:, 1] > 22).long()  # learnable from one token
     return ids, labels
-
-
-def train_steps(model, opt, batch, steps):
-    x, y = batch
-    losses = []
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses
 
 
 # ------------------------------------------------------------------------------------ width growth
@@ -98,7 +86,7 @@ def test_optimizer_state_is_inherited_into_old_slices_and_new_slots_are_zero(opt
     lr = 3e-3
     model = tiny_bert()
     opt = build_optimizer(optimizer, model.parameters(), lr=lr, weight_decay=0.0)
-    train_steps(model, opt, tiny_batch(), 3)
+    train_steps(model, opt, *tiny_batch(), 3)
     growth = widen(model, "normal0.1", gen(4))
     new_opt = build_optimizer(optimizer, growth.model.parameters(), lr=lr, weight_decay=0.0)
     carried = transfer_state(opt, new_opt, growth.param_map)
@@ -123,20 +111,20 @@ def test_optimizer_state_is_inherited_into_old_slices_and_new_slots_are_zero(opt
 def test_the_grown_model_trains_on_with_the_inherited_adamw_state():
     model = tiny_bert()
     opt = build_optimizer("adamw", model.parameters(), lr=3e-3, weight_decay=0.01)
-    train_steps(model, opt, tiny_batch(), 3)
+    train_steps(model, opt, *tiny_batch(), 3)
     growth = deepen(widen(model, "normal0.1", gen(4)).model, 0, "normal0.1", gen(5))
     new_opt = build_optimizer("adamw", growth.model.parameters(), lr=3e-3, weight_decay=0.01)
     # deepen's map continues the widened model, whose parameters the old optimizer never saw:
     # only the unchanged embeddings and head carry state here, the rest starts fresh.
     transfer_state(opt, new_opt, growth.param_map)
-    losses = train_steps(growth.model, new_opt, tiny_batch(), 15)
+    losses = train_steps(growth.model, new_opt, *tiny_batch(), 15)
     assert losses[-1] < 0.5 * losses[0]
 
 
 def test_new_optimizer_slots_can_be_filled_and_second_moments_stay_positive():
     model = tiny_bert()
     opt = build_optimizer("adam", model.parameters(), lr=1e-3, weight_decay=0.0)
-    train_steps(model, opt, tiny_batch(), 2)
+    train_steps(model, opt, *tiny_batch(), 2)
     growth = widen(model, "normal0.1", gen(5))
     new_opt = build_optimizer("adam", growth.model.parameters(), lr=1e-3, weight_decay=0.0)
     transfer_state(opt, new_opt, growth.param_map)
