@@ -222,7 +222,7 @@ def cmd_quantize(argv: list[str]) -> int:
     p.add_argument("--precision", default="w4a16", choices=["fp16", "int8", "w4a16"])
     p.add_argument("--method", default="adagrow", choices=QUANT_METHODS)
     p.add_argument("--table", action="store_true",
-                   help="every method at W4A16 and INT8 (plus FP16): one record each and a Markdown table")
+                   help="every method at W4A16 and INT8 (and FP16 on CUDA): one record each and a Markdown table")
     p.add_argument("--data-dir")
     p.add_argument("--calib-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
@@ -238,15 +238,24 @@ def cmd_quantize(argv: list[str]) -> int:
     if not args.checkpoint.exists():
         raise AdaGrowError(f"no checkpoint at {args.checkpoint}")
     device = resolve_device(args.device)
-    precisions, methods = ((args.precision,), (args.method,))
+    runs = [(args.precision, args.method)]
     if args.table:
-        precisions, methods = ("w4a16", "int8", "fp16"), QUANT_METHODS
-    records = quant_table(args.checkpoint, resolve_data_dir(args.data_dir), precisions=precisions, methods=methods,
-                          calib_size=args.calib_size, seed=args.seed, device=device)
+        # FP16 is a GPU deployment format (CPU half-precision convolutions are emulated and very slow)
+        precisions = ("w4a16", "int8") + (("fp16",) if device.type == "cuda" else ())
+        runs = [(p, m) for p in precisions for m in (QUANT_METHODS if p != "fp16" else QUANT_METHODS[:1])]
     env = {"device": device_name(device), "versions": versions(), "git_commit": git_commit(),
            "checkpoint": str(args.checkpoint)}
-    for rec in records:
+    records, fp32 = [], None
+    for precision, method in runs:  # one record at a time: an interrupted table keeps what it measured
+        (rec,) = quant_table(args.checkpoint, resolve_data_dir(args.data_dir), precisions=(precision,),
+                             methods=(method,), calib_size=args.calib_size, seed=args.seed, device=device,
+                             fp32_reference=fp32 is None)
+        if fp32 is None:
+            fp32 = rec["fp32_accuracy"]  # measured once, with the first configuration
+        rec["fp32_accuracy"] = fp32
         append_record(Path(args.output), {**rec, **env})
+        records.append(rec)
+        print(f"{precision:>6} {method:<15} test {rec['accuracy']:.2f}%", flush=True)
     table = quant_markdown(records, env)
     print(table)
     if args.table:
