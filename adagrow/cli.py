@@ -100,17 +100,12 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # noqa: F821
-    from adagrow.config import RECIPES, RunConfig
+    from adagrow.config import RunConfig, resolve_recipe
 
-    default_recipe = {"fixed": "thesis"}.get(args.method, "adagrow")
-    if args.method == "adagrow" and getattr(args, "family", None) in ("vit", "bert"):
-        default_recipe = "adagrow-transformer"
-    recipe = RECIPES.get(args.recipe or default_recipe)
-    overrides = {k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v is not None}
-    if overrides:
-        recipe = dataclasses.replace(recipe, **overrides)
+    model = args.model or getattr(args, "family", None)
+    recipe = resolve_recipe(args.method, model, args.recipe, batch_size=args.batch_size, lr=args.lr)
     return RunConfig(
-        dataset=args.dataset, method=args.method, model=args.model or getattr(args, "family", None), recipe=recipe,
+        dataset=args.dataset, method=args.method, model=model, recipe=recipe,
         method_config=method_config, seed=args.seed, profile=args.profile, epochs=args.epochs,
         train_subset=args.train_subset, data_dir=args.data_dir, download=args.download and not args.no_download,
         output_dir=args.output, suite=args.suite, device=args.device, amp=not args.no_amp, compile=args.compile,
@@ -238,24 +233,19 @@ def cmd_quantize(argv: list[str]) -> int:
     if not args.checkpoint.exists():
         raise AdaGrowError(f"no checkpoint at {args.checkpoint}")
     device = resolve_device(args.device)
-    runs = [(args.precision, args.method)]
+    precisions, methods = (args.precision,), (args.method,)
     if args.table:
         # FP16 is a GPU deployment format (CPU half-precision convolutions are emulated and very slow)
-        precisions = ("w4a16", "int8") + (("fp16",) if device.type == "cuda" else ())
-        runs = [(p, m) for p in precisions for m in (QUANT_METHODS if p != "fp16" else QUANT_METHODS[:1])]
+        precisions, methods = ("w4a16", "int8") + (("fp16",) if device.type == "cuda" else ()), QUANT_METHODS
     env = {"device": device_name(device), "versions": versions(), "git_commit": git_commit(),
            "checkpoint": str(args.checkpoint)}
-    records, fp32 = [], None
-    for precision, method in runs:  # one record at a time: an interrupted table keeps what it measured
-        (rec,) = quant_table(args.checkpoint, resolve_data_dir(args.data_dir), precisions=(precision,),
-                             methods=(method,), calib_size=args.calib_size, seed=args.seed, device=device,
-                             fp32_reference=fp32 is None)
-        if fp32 is None:
-            fp32 = rec["fp32_accuracy"]  # measured once, with the first configuration
-        rec["fp32_accuracy"] = fp32
+
+    def save(rec: dict) -> None:  # each record as soon as it is measured
         append_record(Path(args.output), {**rec, **env})
-        records.append(rec)
-        print(f"{precision:>6} {method:<15} test {rec['accuracy']:.2f}%", flush=True)
+        print(f"{rec['precision']:>6} {rec['quant_method']:<15} test {rec['accuracy']:.2f}%", flush=True)
+
+    records = quant_table(args.checkpoint, resolve_data_dir(args.data_dir), precisions=precisions, methods=methods,
+                          calib_size=args.calib_size, seed=args.seed, device=device, on_record=save)
     table = quant_markdown(records, env)
     print(table)
     if args.table:

@@ -49,6 +49,16 @@ RECIPES.register(
 )
 
 
+def resolve_recipe(method: str, model: str | None, name: str | None = None, *, batch_size: int | None = None,
+                   lr: float | None = None) -> Recipe:
+    """The named recipe, else the method's default (fixed: the thesis' recipe; AdaGrow: its CNN or
+    Transformer recipe), with the command line's batch size / learning rate applied."""
+    if name is None:
+        name = "thesis" if method == "fixed" else ("adagrow-transformer" if model in ("vit", "bert") else "adagrow")
+    overrides = {k: v for k, v in (("batch_size", batch_size), ("lr", lr)) if v is not None}
+    return dataclasses.replace(RECIPES.get(name), **overrides)
+
+
 @dataclass(frozen=True)
 class Profile:
     """A size preset that shrinks any run; ``full`` changes nothing."""

@@ -41,7 +41,7 @@ def _load() -> Registry[list[Entry]]:
 
 def run_config_for(entry: Entry, args: argparse.Namespace, suite: str):
     """The RunConfig of one entry, with the command line's common options applied."""
-    from adagrow.config import RECIPES, RunConfig
+    from adagrow.config import RunConfig, resolve_recipe
     from adagrow.methods import load_builtin_methods
 
     method = load_builtin_methods().get(entry.method)
@@ -51,11 +51,7 @@ def run_config_for(entry: Entry, args: argparse.Namespace, suite: str):
     if "family" in fields and entry.model:
         opts.setdefault("family", entry.model)
     mcfg = config_cls(**opts)
-    default_recipe = "thesis" if entry.method == "fixed" else (
-        "adagrow-transformer" if entry.model in ("vit", "bert") else "adagrow")
-    recipe = RECIPES.get(args.recipe or entry.recipe or default_recipe)
-    if args.batch_size or args.lr:
-        recipe = dataclasses.replace(recipe, **{k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v})
+    recipe = resolve_recipe(entry.method, entry.model, args.recipe or entry.recipe, batch_size=args.batch_size, lr=args.lr)
     return RunConfig(
         dataset=entry.dataset, method=entry.method, model=entry.model, tag=entry.name, recipe=recipe, method_config=mcfg,
         seed=args.seed, profile=args.profile, epochs=args.epochs or entry.epochs, train_subset=args.train_subset,

@@ -65,12 +65,13 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def method_for(cfg: RunConfig):
-    """The method object and the config actually used (defaults filled in)."""
-    entry = load_builtin_methods().get(cfg.method)
-    config_cls, factory = entry.resolve(cfg.model)
-    mcfg = cfg.method_config if cfg.method_config is not None else config_cls()
-    return factory(mcfg), mcfg
+def resolve_method(cfg: RunConfig):
+    """The run's config with the method's defaults filled in and the profile applied, and its method."""
+    config_cls, factory = load_builtin_methods().get(cfg.method).resolve(cfg.model)
+    if cfg.method_config is None:
+        cfg = dataclasses.replace(cfg, method_config=config_cls())
+    cfg = cfg.with_profile()
+    return cfg, factory(cfg.method_config)
 
 
 def _progress(total: int, desc: str):
@@ -81,9 +82,7 @@ def _progress(total: int, desc: str):
 
 def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dict[str, Any]:
     """Train and evaluate one configuration; return its result record (also appended to disk)."""
-    _, mcfg = method_for(cfg)
-    cfg = dataclasses.replace(cfg, method_config=mcfg).with_profile()
-    method, _ = method_for(cfg)
+    cfg, method = resolve_method(cfg)
     seed_everything(cfg.seed, cfg.deterministic)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -9,7 +9,7 @@ is measured on the test split.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -105,12 +105,13 @@ def quant_table(checkpoint: Path, data_dir, precisions: Sequence[str] = ("w4a16"
                 methods: Sequence[str] = ("rtn", "obs", "actorder", "adagrow", "adagrow-rerank"), *,
                 calib_size: int = 256, seed: int = 0, device: str = "cpu", batch_size: int = 128,
                 group_size: int = -1, descending: bool = DEFAULT_DESCENDING,
-                fp32_reference: bool = True) -> list[dict]:
+                fp32_reference: bool = True, on_record: Callable[[dict], None] | None = None) -> list[dict]:
     """One record per (precision, method) for Tables 4-1/4-2; data and model are loaded once.
 
     ``fp16`` and ``fp32`` take no method: they yield one record each (``quant_method`` ``cast`` /
     ``none``).  With ``fp32_reference`` the FP32 accuracy is measured once and stored in every
-    record as ``fp32_accuracy``.
+    record as ``fp32_accuracy``.  ``on_record`` is called with each record as soon as it is measured
+    (the CLI appends it to disk there, so an interrupted table keeps what it measured).
     """
     ckpt = load_deploy_checkpoint(checkpoint, device)
     bundle = _bundle(ckpt["dataset"], data_dir, batch_size=batch_size, device=device, seed=seed)
@@ -125,4 +126,6 @@ def quant_table(checkpoint: Path, data_dir, precisions: Sequence[str] = ("w4a16"
             rec = _record(ckpt, report, accuracy(qmodel, bundle.test), precision, fp32_acc)
             rec["seconds"] = time.perf_counter() - t0
             records.append(rec)
+            if on_record is not None:
+                on_record(rec)
     return records
