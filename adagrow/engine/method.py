@@ -81,6 +81,12 @@ class Method:
         """Called after a change's optimizer state was carried over (new slots zero), e.g. to fill
         the new slots otherwise (Table 3-16's options)."""
 
+    def recalibrate(self, ctx: RunContext, model: nn.Module) -> bool:
+        """Called right after a change was applied and validated once: re-estimate what the change
+        left uncalibrated (e.g. BN running statistics of new modules, from a few training batches).
+        Return True if anything changed, and the runner validates again (the record keeps both)."""
+        return False
+
     def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
         """A term added to the training loss (e.g. L1 on BN gammas for network slimming)."""
         return None
