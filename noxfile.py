@@ -52,3 +52,21 @@ def bench(s: nox.Session) -> None:
 def lint(s: nox.Session) -> None:
     """ruff."""
     s.run(PY, "-m", "ruff", "check", "adagrow", "baselines", "suites", "reports", "tests", "noxfile.py", external=True)
+
+
+@nox.session(venv_backend="venv", reuse_venv=False)
+def lock(s: nox.Session) -> None:
+    """Refresh ``constraints.txt`` (the lock): resolve ``.[dev,deploy]`` afresh in a new venv and pin every package.
+
+    pip's resolver picks torch and torchvision together; the exact versions it chose become the lock that CI and
+    the README's install command use (``pip install -c constraints.txt ...``).  Review the diff before committing.
+    """
+    s.install("--upgrade", "pip")
+    s.install("-e", ".[dev,deploy]")
+    frozen = s.run("python", "-m", "pip", "freeze", "--exclude-editable", silent=True)
+    header = ("# The lock: exact versions of everything `pip install -e \".[dev,deploy]\"` resolves, used as pip constraints\n"
+              "# (`pip install -c constraints.txt -e \".[dev,deploy]\"`).  Refresh with `nox -s lock`; never edit by hand.\n")
+    with open("constraints.txt", "w", encoding="utf-8") as f:
+        f.write(header + "".join(line + "\n" for line in sorted(frozen.splitlines(), key=str.lower)
+                                 if line and not line.startswith("#")))
+    s.log("constraints.txt refreshed; review `git diff constraints.txt`")

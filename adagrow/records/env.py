@@ -38,14 +38,57 @@ def git_commit() -> str | None:
         return None
 
 
+# Libraries whose version can change a number in a record; each is read from the running environment.
+RECORDED_PACKAGES = ("torch", "torchvision", "timm", "transformers", "tokenizers", "torch-pruning", "numpy", "scipy")
+LOCK_FILE = Path(__file__).resolve().parents[2] / "constraints.txt"
+
+
+def _installed(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def read_lock(path: Path = LOCK_FILE) -> dict[str, str]:
+    """``{normalised name: version}`` of a pip constraints file (``name==version`` lines)."""
+    pins = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, ver = line.split("==", 1)
+            pins[_normalise(name)] = ver.split(";", 1)[0].strip()
+    return pins
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace(".", "-")
+
+
+def lock_mismatches(path: Path = LOCK_FILE) -> list[str]:
+    """Locked packages installed at another version than the lock's (packages absent here, e.g. CUDA
+    libraries on another platform, are not mismatches: the lock is used as pip constraints)."""
+    out = []
+    for name, pinned in read_lock(path).items():
+        have = _installed(name)
+        if have is not None and have.split("+", 1)[0] != pinned.split("+", 1)[0]:
+            out.append(f"{name} {have} (lock {pinned})")
+    return out
+
+
+@lru_cache(maxsize=1)
 def versions() -> dict[str, str | None]:
+    """Versions of the running environment (not of the lock), and whether it matches the lock."""
     from adagrow import __version__
 
-    out = {"python": platform.python_version(), "torch": torch.__version__,
-           "cuda": torch.version.cuda, "adagrow": __version__}
-    for mod in ("torchvision", "timm", "transformers"):
-        try:
-            out[mod] = __import__(mod).__version__
-        except ImportError:
-            out[mod] = None
+    out = {"python": platform.python_version(), "cuda": torch.version.cuda, "adagrow": __version__}
+    out.update({name: _installed(name) for name in RECORDED_PACKAGES})
+    out["torch"] = torch.__version__  # keeps the build tag (+cpu, +cu130) that the package metadata may drop
+    if LOCK_FILE.exists():
+        bad = lock_mismatches()
+        out["lock"] = "matches constraints.txt" if not bad else "differs from constraints.txt: " + ", ".join(bad)
+    else:
+        out["lock"] = "no lock file (installed as a package)"
     return out
