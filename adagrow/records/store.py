@@ -1,13 +1,17 @@
-"""Result records: one JSON object per run, appended to a JSONL file per suite.
+"""Result records: one JSON object per run, appended as one line to a JSONL file per suite.
 
-Every write goes to a temporary file in the same directory which then atomically replaces the
-original (``os.replace``), so a run killed mid-write leaves either the old file or the new one,
-never a broken line.  Readers skip (and report) lines that are not valid JSON rather than failing,
-so a file damaged by other means still yields its good records.
+Many processes may append to one file at once (a suite split across jobs, a quantization table
+beside a training run).  ``append_record`` therefore never rewrites the file: it takes an exclusive
+``flock`` on it, writes the new line with one ``O_APPEND`` write and fsyncs, so writers never lose or
+interleave each other's lines and a writer killed mid-append leaves nothing behind but, at worst, an
+incomplete last line.  Readers skip (and report) lines that are not valid JSON or not valid UTF-8
+rather than failing, so a file damaged by other means still yields its good records, and the next
+append starts on a fresh line.  (``flock`` is POSIX: Linux and macOS, where this harness runs.)
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -26,6 +30,11 @@ def _clean(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
     return value
+
+
+def to_json(record: dict[str, Any], **kwargs) -> str:
+    """The record as strict JSON (what every record file holds), e.g. for a run's ``record.json``."""
+    return json.dumps(_clean(record), sort_keys=True, allow_nan=False, **kwargs)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -48,13 +57,30 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def append_record(path: Path, record: dict[str, Any]) -> None:
-    """Append one record as a JSON line, atomically."""
+    """Append one record as one JSON line; safe with any number of concurrent writers."""
     path = Path(path)
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if old and not old.endswith("\n"):
-        old += "\n"
-    line = json.dumps(_clean(record), sort_keys=True, allow_nan=False)
-    atomic_write_text(path, old + line + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (to_json(record) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when the file is closed
+        if not _ends_with_newline(fd):
+            line = b"\n" + line  # the last line was cut short: never glue a record onto it
+        _write_all(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _ends_with_newline(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    return size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def read_records(paths: Path | Iterable[Path]) -> list[dict[str, Any]]:
@@ -64,11 +90,13 @@ def read_records(paths: Path | Iterable[Path]) -> list[dict[str, Any]]:
         paths = sorted(p.rglob("*.jsonl")) if p.is_dir() else [p]
     out = []
     for p in paths:
-        for n, line in enumerate(Path(p).read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
+        for n, raw in enumerate(Path(p).read_bytes().splitlines(), 1):
+            if not raw.strip():
                 continue
             try:
-                out.append(json.loads(line))
+                out.append(json.loads(raw.decode("utf-8")))
+            except UnicodeDecodeError:
+                print(f"warning: {p}:{n} is not valid UTF-8 and was skipped")
             except json.JSONDecodeError:
                 print(f"warning: {p}:{n} is not valid JSON and was skipped")
     return out
