@@ -6,8 +6,10 @@ For every thesis table (``reports.thesis_reference.TABLES``) it writes ``table<i
 ``.tex``): each thesis row with our measurement of the same experiment next to it (matched by
 dataset and suite entry name, see ``reports.match``) and the accuracy gap.  A row without a record
 says "not run" — it is never filled from the thesis.  Rows built only from smoke-profile runs are
-marked "(smoke)".  Figures go to ``<out>/plots``: accuracy vs latency per dataset and the growth
-trajectory of every AdaGrow run.
+marked "(smoke)" and get no gap (their Δ cell says "smoke"): a few epochs on a subset is not comparable.
+Latencies show their spread over the timed repeats where the record has it ("2.50 ±12%", † when noisy).
+Figures go to ``<out>/plots``: accuracy vs latency per dataset and the growth trajectory of every
+AdaGrow run.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from typing import Any
 from adagrow.errors import AdaGrowError
 from adagrow.records.store import atomic_write_text, read_records
 from reports import match, plots, render
-from reports.thesis_reference import CNN_DATASETS, COLUMN_TITLES, TABLES, ThesisRow, ThesisTable
+from reports.thesis_reference import CNN_DATASETS, COLUMN_TITLES, DATASET_NAMES, TABLES, ThesisRow, ThesisTable
 
 FORMATS = {"md": render.markdown, "tex": render.latex}
 OURS_METRICS = ("arch", "params", "macs", "latency_ms", "acc", "total_s")  # columns we measure too
 NOT_RUN = "not run"
 MISSING = "—"
+SMOKE = "smoke"  # the gap cell of a smoke-only row: a few epochs on a subset is not comparable with the thesis
+NOISY = "†"  # marks a latency whose record flags its repeats as noisy
 
 
 # ------------------------------------------------------------------------------------------------ values
@@ -49,10 +53,21 @@ def format_metric(column: str, value: Any) -> str:
     return str(value)
 
 
+def format_latency(ours: match.Ours) -> str:
+    """"21.30 ±12%": the median, ± half the p10–p90 range as a share of it, † when the record says noisy.
+    Records from before latencies carried a spread show the median alone."""
+    text = format_metric("latency_ms", ours.latency_ms)
+    if ours.latency_ms is not None and ours.latency_spread is not None:
+        text += f" ±{50 * ours.latency_spread:.0f}%"
+    return f"{text} {NOISY}" if ours.latency_noisy else text
+
+
 def _gap(ours: match.Ours | None, row: ThesisRow) -> str:
     thesis = row.cells.get("acc")
     if ours is None or ours.acc is None or thesis is None or thesis.number is None:
         return MISSING
+    if ours.smoke:
+        return SMOKE
     return f"{ours.acc - thesis.number:+.2f}"
 
 
@@ -65,14 +80,17 @@ def _count(ours: match.Ours | None) -> str:
 def _ours_cell(column: str, ours: match.Ours | None) -> str:
     if ours is None:
         return NOT_RUN
-    text = format_metric(column, getattr(ours, column))
+    text = format_latency(ours) if column == "latency_ms" else format_metric(column, getattr(ours, column))
     return f"{text} (smoke)" if ours.smoke and column == "acc" else text
 
 
 # ------------------------------------------------------------------------------------------------ tables
 def _layout(table: ThesisTable) -> tuple[list[str], list[str]]:
-    """(descriptive columns shown from the thesis only, metric columns shown thesis | ours)."""
-    described = [c for c in table.columns if c not in OURS_METRICS]
+    """(descriptive columns shown from the thesis only, metric columns shown thesis | ours).
+
+    A table covering several datasets (3-27, 3-28) starts with a dataset column: its rows' labels
+    repeat from one dataset to the next."""
+    described = (["dataset"] if len(table.datasets) > 1 else []) + [c for c in table.columns if c not in OURS_METRICS]
     measured = [c for c in table.columns if c in OURS_METRICS]
     return described, measured
 
@@ -85,9 +103,11 @@ def _header(table: ThesisTable) -> list[str]:
     return header + ["Δ acc (ours − thesis)", "n"]
 
 
-def _row_cells(table: ThesisTable, label: str, thesis: dict, ours: match.Ours | None, gap: str) -> list[str]:
+def _row_cells(table: ThesisTable, label: str, dataset: str, thesis: dict, ours: match.Ours | None,
+               gap: str) -> list[str]:
     described, measured = _layout(table)
-    cells = [label] + [thesis[c].text if c in thesis else MISSING for c in described]
+    named = {"dataset": DATASET_NAMES.get(dataset, dataset)} | {c: v.text for c, v in thesis.items()}
+    cells = [label] + [named.get(c, MISSING) for c in described]
     for c in measured:
         cells += [thesis[c].text if c in thesis else MISSING, _ours_cell(c, ours)]
     return cells + [gap, _count(ours)]
@@ -115,34 +135,40 @@ def _extra_tags(table: ThesisTable, records: list[dict]) -> list[tuple[str, str]
 
 def build_grid(table: ThesisTable, records: list[dict], source: str) -> render.Grid:
     """The cells of one report table: thesis rows with our numbers, then our runs the thesis lacks."""
-    rows, devices, smoke = [], set(), False
+    rows, found = [], []
     for row in table.rows:
         ours = _ours_for(table, row, records)
+        rows.append(_row_cells(table, row.label, row.key[0], row.cells, ours, _gap(ours, row)))
         if ours is not None:
-            devices.update(ours.devices)
-            smoke |= ours.smoke
-        rows.append(_row_cells(table, row.label, row.cells, ours, _gap(ours, row)))
+            found.append(ours)
     for dataset, tag in _extra_tags(table, records):
         ours = match.summarize(match.select_runs(records, dataset, tag))
-        devices.update(ours.devices)
-        smoke |= ours.smoke
-        rows.append(_row_cells(table, f"{tag} (ours only)", {}, ours, MISSING))
-    return render.Grid(f"Table {table.id} — {table.title}", _header(table), rows,
-                       _footnotes(table, source, devices, smoke))
+        rows.append(_row_cells(table, f"{tag} (ours only)", dataset, {}, ours, MISSING))
+        found.append(ours)
+    return render.Grid(f"Table {table.id} — {table.title}", _header(table), rows, _footnotes(table, source, found))
 
 
-def _footnotes(table: ThesisTable, source: str, devices: set[str], smoke: bool) -> list[str]:
+def _footnotes(table: ThesisTable, source: str, found: list[match.Ours]) -> list[str]:
+    """What the cells mean; notes about latency only where the table has a latency column."""
     notes = ["thesis: the values printed in the thesis (not measured here).",
              f"ours: records in {source}; test accuracy averaged over n seeds; params and MACs of the fused "
-             "deploy model at batch 1 (MACs = the thesis' 'FLOPs').",
+             "deploy model at batch 1 (MACs = the thesis' 'FLOPs'); a fixed model's arch is its name.",
              f"{NOT_RUN}: no ok record for that row; never filled from the thesis."]
-    if table.kind != "quant":
+    if "latency_ms" in table.columns:
+        devices = sorted({d for o in found for d in o.devices})
         notes.append("latency: median batch-1 fp32 forward; ours on "
-                     f"{', '.join(sorted(devices)) or 'no device yet'}; thesis on A100 PCIe 40GB (chapter 3).")
-    else:
+                     f"{', '.join(devices) or 'no device yet'}; thesis on A100 PCIe 40GB (chapter 3).")
+        if any(o.latency_spread is not None for o in found):
+            notes.append("±: half the p10–p90 range of the timed repeats, as a share of the median "
+                         "(the largest over seeds).")
+        if any(o.latency_noisy for o in found):
+            notes.append(f"{NOISY}: the record flags this latency as noisy (its repeats vary widely, e.g. a "
+                         "shared machine): indicative only.")
+    elif table.kind == "quant":
         notes.append("ours: quantization records carry accuracy only; measure latency with `adagrow bench`.")
-    if smoke:
-        notes.append("(smoke): only smoke-profile runs exist (a few epochs on a subset): not comparable.")
+    if any(o.smoke for o in found):
+        notes.append(f"(smoke): only smoke-profile runs exist (a few epochs on a subset): not comparable with "
+                     f"the thesis, so Δ acc says \"{SMOKE}\" instead of a number.")
     return notes + list(table.notes)
 
 
@@ -175,11 +201,11 @@ def write_plots(records: list[dict], out: Path) -> list[Path]:
     for dataset in sorted({r["dataset"] for r in runs}):
         tags = sorted({match.record_tag(r) or "" for r in runs if r["dataset"] == dataset})
         summaries = [(t, match.summarize(match.select_runs(runs, dataset, t))) for t in tags]
-        ours = [plots.Point(t, s.latency_ms, s.acc) for t, s in summaries
+        ours = [plots.Point(f"{t} ({s.arch})" if s.arch else t, s.latency_ms, s.acc, s.smoke) for t, s in summaries
                 if s and s.latency_ms is not None and s.acc is not None]
         if ours:
             devices = tuple(sorted({d for _, s in summaries if s for d in s.devices}))
-            paths.append(plots.accuracy_vs_latency(dataset, ours, _thesis_points(dataset),
+            paths.append(plots.accuracy_vs_latency(DATASET_NAMES.get(dataset, dataset), ours, _thesis_points(dataset),
                                                    out / "plots" / f"acc-latency-{dataset}.png", devices))
     for r in runs:
         if r.get("method") == "adagrow" and r.get("history"):

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from reports.thesis_reference import MODEL_NAMES
+
 Record = dict[str, Any]
 
 
@@ -28,6 +30,9 @@ class Ours:
     params: float | None = None
     macs: float | None = None
     latency_ms: float | None = None  # median batch-1 latency, mean over seeds
+    # (p90 - p10) / median of the repeats, the largest over seeds (None: records without it, pre-spread)
+    latency_spread: float | None = None
+    latency_noisy: bool = False  # some seed's record flags its latency as noisy
     total_s: float | None = None  # optimisation time, summed over phases (GPU- or CPU-seconds)
     arch: str | None = None
     devices: tuple[str, ...] = ()
@@ -76,12 +81,24 @@ def _mean(values: list[float | None]) -> float | None:
     return statistics.fmean(present) if present else None
 
 
-def latency_of(record: Record) -> tuple[float | None, str | None]:
-    """(median ms, device) of a record's first latency measurement."""
+def latency_of(record: Record) -> tuple[dict[str, Any], str | None]:
+    """(measurement, device) of a record's first latency measurement; ({}, None) when it has none.
+
+    The measurement holds ``median_ms`` and, in records written since latencies carry their spread,
+    ``spread`` and ``noisy`` too."""
     for device, lat in (record.get("latency_ms") or {}).items():
         if isinstance(lat, dict):
-            return lat.get("median_ms"), device
-    return None, None
+            return lat, device
+    return {}, None
+
+
+def arch_of(record: Record) -> str | None:
+    """The architecture a record reports; a fixed model has none of its own, so its model's name."""
+    if record.get("arch"):
+        return str(record["arch"])
+    if record.get("method") == "fixed" and record.get("model"):
+        return MODEL_NAMES.get(record["model"], str(record["model"]))
+    return None
 
 
 def summarize(runs: list[Record]) -> Ours | None:
@@ -89,33 +106,44 @@ def summarize(runs: list[Record]) -> Ours | None:
     if not runs:
         return None
     latencies = [latency_of(r) for r in runs]
-    archs = sorted({str(r["arch"]) for r in runs if r.get("arch")})
+    spreads = [lat["spread"] for lat, _ in latencies if lat.get("spread") is not None]
+    archs = sorted({a for a in map(arch_of, runs) if a})
     return Ours(
         n=len(runs),
         profiles=tuple(sorted({str(r.get("profile")) for r in runs})),
         acc=_mean([r.get("test_acc") for r in runs]),
         params=_mean([r.get("params") for r in runs]),
         macs=_mean([r.get("macs") for r in runs]),
-        latency_ms=_mean([ms for ms, _ in latencies]),
+        latency_ms=_mean([lat.get("median_ms") for lat, _ in latencies]),
+        latency_spread=max(spreads) if spreads else None,
+        latency_noisy=any(bool(lat.get("noisy")) for lat, _ in latencies),
         total_s=_mean([sum((r.get("gpu_seconds") or {}).values()) or None for r in runs]),
         arch=" / ".join(archs) or None,
         devices=tuple(sorted({d for _, d in latencies if d})),
     )
 
 
+def _trained_profile(quant: Record, training_profiles: dict[str, str]) -> str:
+    """Profile of the run a quantization record started from: its own ``profile`` field if it has one,
+    else that of the training record whose run folder it names; "full" when neither is known."""
+    return str(quant.get("profile") or training_profiles.get(quant.get("source_checkpoint_run") or "", "full"))
+
+
 def quant_accuracy(records: Iterable[Record], dataset: str, tag: str, select: dict[str, str]) -> Ours | None:
     """Mean accuracy of the quantization records for one Table 4-1/4-2 row.
 
     FP32 rows use the records' ``fp32_accuracy`` (measured once per ``quant_table`` call) when no
-    record has precision ``fp32`` itself.
+    record has precision ``fp32`` itself.  A row quantizing a smoke-trained model is smoke too.
     """
+    records = list(records)
     mine = [r for r in records if is_quant(r) and r.get("dataset") == dataset and record_tag(r) == tag]
-    hits = [r for r in mine if all(r.get(k) == v for k, v in select.items())]
-    values = [r.get("accuracy") for r in _latest_per_seed(hits)]
+    hits = _latest_per_seed([r for r in mine if all(r.get(k) == v for k, v in select.items())])
+    field = "accuracy"
     if not hits and select.get("precision") == "fp32":
-        with_fp32 = [r for r in mine if r.get("fp32_accuracy") is not None]
-        values = [r.get("fp32_accuracy") for r in _latest_per_seed(with_fp32)]
-    values = [v for v in values if v is not None]
-    if not values:
+        hits, field = _latest_per_seed([r for r in mine if r.get("fp32_accuracy") is not None]), "fp32_accuracy"
+    used = [r for r in hits if r.get(field) is not None]
+    if not used:
         return None
-    return Ours(n=len(values), profiles=("full",), acc=statistics.fmean(values))
+    training_profiles = {str(r["run_dir"]): str(r.get("profile")) for r in records if is_training(r) and r.get("run_dir")}
+    return Ours(n=len(used), profiles=tuple(sorted({_trained_profile(r, training_profiles) for r in used})),
+                acc=statistics.fmean(r[field] for r in used))

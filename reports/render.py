@@ -11,7 +11,7 @@ from dataclasses import dataclass
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                   "Δ": r"$\Delta$", "μ": r"$\mu$", "σ": r"$\sigma$", "×": r"$\times$",
-                  "→": r"$\to$", "−": "-", "—": "---"}
+                  "→": r"$\to$", "−": "-", "—": "---", "–": "--", "±": r"$\pm$", "†": r"$\dagger$"}
 
 
 @dataclass(frozen=True)

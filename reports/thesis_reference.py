@@ -28,7 +28,7 @@ _NUMBER = re.compile(r"^(-?\d+(?:\.\d+)?)\s*(K|M|G|ms|μs|us|s)?$")
 
 # Human column titles for the cell keys used below (the report prints them).
 COLUMN_TITLES = {
-    "setting": "Setting", "model": "Model", "arch": "Arch", "params": "Params", "macs": "MACs",
+    "dataset": "Dataset", "setting": "Setting", "model": "Model", "arch": "Arch", "params": "Params", "macs": "MACs",
     "latency_ms": "Latency (ms)", "acc": "Acc (%)", "sparsity": "Sparsity", "finetuned": "Fine-tuned",
     "pretrain_s": "Pretrain (s)", "prune_s": "Prune (s)", "finetune_s": "Fine-tune (s)", "total_s": "Total (s)",
     "quant_method": "Quant method", "precision": "Precision", "backend": "Backend",
@@ -103,6 +103,11 @@ _FIXED_CNN = {
     "VGG-11": "vgg11", "VGG-16": "vgg16", "MobileNetV3-small": "mobilenetv3_small",
     "MobileNetV3-large": "mobilenetv3_large",
 }
+# Display names of our fixed models (suite ``model`` field), shown as their architecture in the report.
+MODEL_NAMES = {name: label for label, name in _FIXED_CNN.items()} | {
+    "vit_small": "ViT-Small", "vit_base": "ViT-Base", "bert_small": "BERT-Small", "bert_base": "BERT-Base"}
+# Display names of the datasets, for tables and figures that cover several of them.
+DATASET_NAMES = dict(CNN_DATASETS.values()) | {"imdb": "IMDB", "sst2": "SST-2"}
 _GROWN_CNN = {"AdaGrow ResNet": "resnet", "AdaGrow Bottleneck-ResNet": "bottleneck", "AdaGrow VGG": "vgg",
               "AdaGrow MobileNetV3": "mobilenetv3"}
 _CNN_ROWS = {

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from adagrow.errors import AdaGrowError
+from reports import plots
 from reports.generate import main
 from reports.thesis_reference import CNN_DATASETS, TABLES, parse_value
 from suites.datasets import text_suite, vision_suite
@@ -86,12 +87,15 @@ def test_rows_are_unique_within_every_table():
 
 # ------------------------------------------------------------------------------------------------ generator
 def fabricated_record(tag: str, seed: int, acc: float, *, profile: str = "full", status: str = "ok",
-                      method: str = "adagrow", dataset: str = "cifar10") -> dict:
-    """A made-up training record with the fields the runner writes (values are NOT measurements)."""
+                      method: str = "adagrow", dataset: str = "cifar10", model: str = "resnet",
+                      latency: dict | None = None) -> dict:
+    """A made-up training record with the fields the runner writes (values are NOT measurements).
+    A fixed model's record has no arch of its own; ``latency`` adds fields to its latency measurement."""
     return {
-        "status": status, "method": method, "dataset": dataset, "model": "resnet", "seed": seed, "profile": profile,
-        "config": {"tag": tag, "dataset": dataset}, "arch": "1-2-2-1", "test_acc": acc, "params": 2_600_000,
-        "macs": 240_000_000, "latency_ms": {"Fake CPU": {"median_ms": 2.0 + seed, "mean_ms": 2.5}},
+        "status": status, "method": method, "dataset": dataset, "model": model, "seed": seed, "profile": profile,
+        "config": {"tag": tag, "dataset": dataset}, "arch": None if method == "fixed" else "1-2-2-1", "test_acc": acc,
+        "params": 2_600_000, "macs": 240_000_000,
+        "latency_ms": {"Fake CPU": {"median_ms": 2.0 + seed, "mean_ms": 2.5, **(latency or {})}},
         "gpu_seconds": {"train": 100.0, "test": 5.0},
         "history": [{"epoch": e, "val_acc": 50.0 + 10 * e, "params": 100_000 * e} for e in range(1, 4)],
         "growth_events": [{"epoch": 1, "kind": "depth"}, {"epoch": 2, "kind": "width"}],
@@ -139,19 +143,92 @@ def test_report_puts_our_mean_beside_the_thesis_and_marks_the_rest_not_run(tmp_p
 
 def test_smoke_only_rows_are_marked_and_failed_runs_ignored(tmp_path):
     results = write_records(tmp_path / "r.jsonl", [
-        fabricated_record("fixed-resnet18-thesis", 0, 80.0, profile="smoke", method="fixed"),
-        fabricated_record("fixed-vgg16-thesis", 0, 99.0, status="failed", method="fixed"),
-        fabricated_record("fixed-resnet18-standard", 0, 94.0, method="fixed"),
+        fabricated_record("fixed-resnet18-thesis", 0, 80.0, profile="smoke", method="fixed", model="resnet18"),
+        fabricated_record("fixed-vgg16-thesis", 0, 99.0, status="failed", method="fixed", model="vgg16"),
+        fabricated_record("fixed-resnet18-standard", 0, 94.0, method="fixed", model="resnet18"),
     ])
     out = tmp_path / "out"
     main(["--results", str(results), "--out", str(out), "--tables", "table3-19", "--format", "md", "--no-plots"])
     rows = table_lines(out / "table3-19.md")
-    assert rows["ResNet-18 2-2-2-2"][10] == "80.00 (smoke)"
-    assert rows["ResNet-18 2-2-2-2"][12] == "1 (smoke)"
+    smoke = rows["ResNet-18 2-2-2-2"]
+    assert smoke[10] == "80.00 (smoke)"
+    assert smoke[11] == "smoke"  # no Δ: a few epochs on a subset is not comparable with the thesis' 87.76
+    assert smoke[12] == "1 (smoke)"
     assert rows["VGG-16 2-2-3-3-3"][10] == "not run"
     extra = rows["fixed-resnet18-standard (ours only) —"]
     assert extra[10] == "94.00" and extra[9] == "—"
     assert not (out / "table3-19.tex").exists()
+
+
+def test_fixed_models_show_their_name_as_architecture(tmp_path):
+    results = write_records(tmp_path / "r.jsonl", [
+        fabricated_record("fixed-resnet18-thesis", 0, 88.0, method="fixed", model="resnet18"),
+        fabricated_record("fixed-mobilenetv3_small-thesis", 0, 66.0, method="fixed", model="mobilenetv3_small"),
+    ])
+    out = tmp_path / "out"
+    main(["--results", str(results), "--out", str(out), "--tables", "3-19", "--format", "md", "--no-plots"])
+    rows = table_lines(out / "table3-19.md")
+    assert rows["ResNet-18 2-2-2-2"][2] == "ResNet-18"
+    assert rows["MobileNetV3-small 2-2-3-2-2"][2] == "MobileNetV3-small"
+    assert rows["ResNet-18 2-2-2-2"][11] == "+0.24"  # full-profile runs keep their Δ
+
+
+def test_tables_over_several_datasets_name_the_dataset_of_each_row(tmp_path):
+    results = write_records(tmp_path / "r.jsonl", [
+        fabricated_record("fixed-vit_small", 0, 60.0, method="fixed", model="vit_small", dataset="imagenette"),
+        fabricated_record("fixed-vit_small", 0, 30.0, method="fixed", model="vit_small", dataset="miniimagenet"),
+        fabricated_record("adagrow-bert", 0, 84.0, dataset="sst2"),
+    ])
+    out = tmp_path / "out"
+    main(["--results", str(results), "--out", str(out), "--tables", "3-27,3-28", "--format", "md", "--no-plots"])
+    vit = table_lines(out / "table3-27.md")  # keyed by "label dataset"
+    # Row | dataset | arch t | arch o | params t | o | MACs t | o | latency t | o | acc t | o | gap | n
+    assert vit["Small-ViT-Patch16-224 Imagenette"][2:4] == ["D10W512", "ViT-Small"]
+    assert vit["Small-ViT-Patch16-224 Imagenette"][10:12] == ["64.05", "60.00"]
+    assert vit["Small-ViT-Patch16-224 Mini-ImageNet"][10:12] == ["33.80", "30.00"]
+    assert vit["Small-ViT-Patch2-32 CIFAR-10"][11] == "not run"
+    bert = table_lines(out / "table3-28.md")
+    assert bert["AdaGrow BERT SST-2"][11] == "84.00" and bert["AdaGrow BERT IMDB"][11] == "not run"
+    assert "| Row | Dataset |" in (out / "table3-28.md").read_text(encoding="utf-8")
+
+
+def test_single_dataset_tables_have_no_dataset_column_and_only_latency_tables_a_latency_note(tmp_path):
+    results = write_records(tmp_path / "r.jsonl", [fabricated_record("depth-step-1", 0, 91.0)])
+    out = tmp_path / "out"
+    main(["--results", str(results), "--out", str(out), "--tables", "3-2,3-19", "--format", "md", "--no-plots"])
+    ablation, cnn = ((out / f"table{t}.md").read_text(encoding="utf-8") for t in ("3-2", "3-19"))
+    assert "Dataset" not in ablation and "Dataset" not in cnn
+    assert "Latency" not in ablation and "- latency:" not in ablation  # no latency column, so no note on it
+    assert "- latency:" in cnn
+    assert table_lines(out / "table3-2.md")["depth-step-1 1 layer"][9] == "91.00"
+
+
+def test_latency_shows_its_spread_and_marks_noisy_measurements(tmp_path):
+    spread = {"p10_ms": 1.8, "p90_ms": 2.3, "iqr_ms": 0.2, "repeats": 100, "threads": 2}
+    results = write_records(tmp_path / "r.jsonl", [
+        fabricated_record("adagrow-resnet-4b", 0, 92.0, latency={**spread, "spread": 0.24, "noisy": False}),
+        fabricated_record("adagrow-resnet-4b", 1, 93.0, latency={**spread, "spread": 0.10, "noisy": False}),
+        fabricated_record("adagrow-vgg-4b", 0, 91.0, latency={**spread, "spread": 0.8, "noisy": True}),
+        fabricated_record("adagrow-vgg-3b", 0, 90.0),  # written before latencies carried a spread
+    ])
+    out = tmp_path / "out"
+    main(["--results", str(results), "--out", str(out), "--tables", "3-19", "--no-plots"])
+    rows = table_lines(out / "table3-19.md")
+    assert rows["AdaGrow ResNet 1-2-2-1"][8] == "2.50 ±12%"  # mean of the medians ± the widest seed's half range
+    assert rows["AdaGrow VGG 1-1-2-2"][8] == "2.00 ±40% †"
+    assert rows["AdaGrow VGG 1-2-2"][8] == "2.00"
+    text = (out / "table3-19.md").read_text(encoding="utf-8")
+    assert "- ±: half the p10–p90 range" in text and "- †: the record flags this latency as noisy" in text
+    tex = (out / "table3-19.tex").read_text(encoding="utf-8")
+    assert r"2.50 $\pm$12\%" in tex and r"$\dagger$" in tex
+
+
+def test_latency_notes_are_left_out_when_no_record_has_a_spread(tmp_path):
+    results = write_records(tmp_path / "r.jsonl", [fabricated_record("adagrow-vgg-3b", 0, 90.0)])
+    out = tmp_path / "out"
+    main(["--results", str(results), "--out", str(out), "--tables", "3-19", "--format", "md", "--no-plots"])
+    text = (out / "table3-19.md").read_text(encoding="utf-8")
+    assert "±" not in text and "†" not in text
 
 
 def test_quantization_rows_read_quantization_records(tmp_path):
@@ -172,6 +249,18 @@ def test_quantization_rows_read_quantization_records(tmp_path):
     resnet50 = [line for line in (out / "table4-1.md").read_text(encoding="utf-8").splitlines()
                 if line.startswith("| ResNet-50")]
     assert all("not run" in line for line in resnet50)
+
+
+def test_quantization_rows_of_a_smoke_trained_model_are_smoke(tmp_path):
+    trained = fabricated_record("adagrow-resnet-4b", 0, 93.0, profile="smoke")
+    quant = {"dataset": "cifar10", "tag": "adagrow-resnet-4b", "precision": "w4a16", "quant_method": "adagrow",
+             "accuracy": 91.5, "fp32_accuracy": 93.0, "seed": 0, "source_checkpoint_run": trained["run_dir"]}
+    results = write_records(tmp_path / "r.jsonl", [trained, quant])
+    out = tmp_path / "out"
+    main(["--results", str(results), "--out", str(out), "--tables", "4-1", "--format", "md", "--no-plots"])
+    (line,) = [line for line in (out / "table4-1.md").read_text(encoding="utf-8").splitlines()
+               if line.startswith("| AdaGrow-Basic-ResNet | proposed | W4A16")]
+    assert line.endswith("| 92.98 | 91.50 (smoke) | smoke | 1 (smoke) |")
 
 
 def test_plots_are_written_as_png(tmp_path):
@@ -201,3 +290,52 @@ def test_bad_arguments_raise_a_user_error(tmp_path, argv, message):
     results = write_records(tmp_path / "r.jsonl", [])
     with pytest.raises(AdaGrowError, match=message):
         main(["--results", str(results), "--out", str(tmp_path), *argv])
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def test_label_placement_keeps_clustered_labels_off_each_other_and_off_the_markers():
+    anchors = [(100.0, 100.0), (103.0, 101.0), (98.0, 104.0), (106.0, 97.0), (101.0, 95.0), (300.0, 300.0)]
+    sizes = [(9.0, 7.0)] * len(anchors)
+    chosen = plots.place_labels(anchors, sizes)
+    boxes = [plots._label_box(a, s, c) for a, s, c in zip(anchors, sizes, chosen)]
+    r = plots._MARKER_RADIUS
+    markers = [plots.Box(x - r, y - r, x + r, y + r) for x, y in anchors]
+    for i, box in enumerate(boxes):
+        assert all(box.overlap(other) == 0 for other in boxes[i + 1:] + markers), (i, box)
+    assert chosen[-1] == plots._CANDIDATES[0]  # a lone point keeps the nearest spot
+
+
+def test_accuracy_latency_figure_marks_smoke_points_and_says_where_they_were_timed():
+    ours = [plots.Point("adagrow-vgg-3b", 2.0, 96.0, smoke=True), plots.Point("fixed-resnet18-thesis", 15.0, 99.0)]
+    thesis = [plots.Point("ResNet-18 2-2-2-2", 3.8, 99.6), plots.Point("VGG-16 2-2-3-3-3", 3.9, 99.5)]
+    fig = plots.accuracy_latency_figure("MNIST", ours, thesis, ("cpu: Fake",))
+    try:
+        ax = fig.axes[0]
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert legend == ["thesis (A100 PCIe 40GB)", "ours (cpu: Fake)", "ours (smoke, cpu: Fake): not comparable"]
+        smoke_markers = ax.collections[2]
+        assert smoke_markers.get_facecolors().size == 0 or smoke_markers.get_facecolors()[0][3] == 0  # hollow
+        title = fig.get_suptitle()
+        assert "cpu: Fake" in title and "A100" in title and "1 of 2 our points are smoke runs" in title
+        key = [t.get_text() for t in fig.texts]
+        assert " 1  fixed-resnet18-thesis" in key and " 2  adagrow-vgg-3b (smoke)" in key
+        assert sorted(t.get_text() for t in ax.texts) == ["1", "2", "3", "4"]  # numbers, not names, on the plot
+    finally:
+        plots.plt.close(fig)
+
+
+def test_growth_figure_says_which_parameter_count_it_draws():
+    record = fabricated_record("adagrow-resnet-4b", 0, 92.0, profile="smoke")
+    record["growth_events"] = [{"epoch": 1, "kind": "width", "fused_params_after": 90_000},
+                               {"epoch": 2, "kind": "depth", "fused_params_after": 150_000}]
+    assert plots.fused_params_by_epoch(record) == {2: 90_000, 3: 150_000}  # growth at epoch e shapes epoch e + 1
+    fig = plots.growth_figure(record)
+    try:
+        params_ax, acc_ax = fig.axes
+        legend = [t.get_text() for t in acc_ax.get_legend().get_texts()]
+        assert legend[:3] == ["params (unfused, during training)", "params (fused, as deployed)",
+                              "deploy model (fused): 2.600M"]
+        assert "smoke run: not comparable" in params_ax.get_title()
+        assert [line.get_xdata()[0] for line in params_ax.lines[2:]] == [1.5, 2.5]  # growth between epochs
+    finally:
+        plots.plt.close(fig)
