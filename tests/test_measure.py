@@ -3,9 +3,13 @@
 import timm
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from adagrow.measure.latency import measure_latency
 from adagrow.measure.profile import count_macs, count_params, profile
+from adagrow.models.cnn import GrowableCNN
+from adagrow.models.reparam import BranchSpec, RepUnit, fuse_model
+from adagrow.models.transformer import create_transformer
 
 
 def test_resnet18_at_224_matches_the_published_pin():
@@ -31,6 +35,42 @@ def test_attention_matmuls_are_counted():
     # QK^T and AV: 2 · L · L · D multiply-adds
     assert count_macs(Attn(), (L, D)) == 2 * L * L * D
 
+
+def test_attention_macs_do_not_depend_on_the_kernel():
+    # On CPU the default SDPA kernel is the flash one, which torch's FlopCounterMode cannot see,
+    # while the math fallback decomposes into bmm: the count must be the shapes' 2·L²·d either way.
+    import torch_pruning as tp
+
+    model = create_transformer("vit", "D2W128", 10, input_size=(3, 16, 16))
+    n, d = 8 * 8 + 1, 128  # tokens (patches of 2 + class token), hidden size
+    modules_only, _ = tp.utils.count_ops_and_params(model, torch.randn(1, 3, 16, 16))
+    expected = modules_only + 2 * (2 * n * n * d)  # two layers, each QKᵀ and AV
+    assert count_macs(model, (3, 16, 16)) == expected
+    with sdpa_kernel(SDPBackend.MATH):
+        assert count_macs(model, (3, 16, 16)) == expected
+
+
+def test_unfused_unit_counts_every_branch():
+    unit = RepUnit(4, 4, kernel=3)
+    for name in ("3x3", "1x1", "pool3x3", "bn"):
+        unit.add_branch(BranchSpec.parse(name))
+    out = 4 * 8 * 8  # output elements at 8x8
+    # main 3x3 and the 3x3 branch (run as one stacked F.conv2d), the 1x1 conv, the 3x3 average pool
+    # (one op per input element) and five BNs (scale and shift: two per element)
+    by_hand = out * (4 * 9) * 2 + out * 4 + out + 5 * 2 * out
+    assert count_macs(unit, (4, 8, 8)) == by_hand
+    assert count_macs(unit.fuse(), (4, 8, 8)) == out * 4 * 9 + out  # one 3x3 conv with bias
+
+
+def test_grown_unfused_model_costs_at_least_its_fused_model():
+    model = GrowableCNN("vgg", "1-1-1")
+    plain = count_macs(model, (3, 32, 32))
+    for _, unit in model.units():
+        for name in ("3x3", "1x1", "1x3"):
+            unit.add_branch(BranchSpec.parse(name))
+    grown, fused = count_macs(model, (3, 32, 32)), count_macs(fuse_model(model), (3, 32, 32))
+    # Each unit now runs its 3x3 conv twice plus a 1x1 and a 1x3 conv: about (2 + 1/9 + 3/9)x the convs.
+    assert grown > 2 * plain and fused <= plain < grown
 
 def test_latency_record_names_its_settings():
     stats = measure_latency(nn.Linear(8, 8), torch.randn(1, 8), warmup=2, repeats=5, threads=1)

@@ -69,6 +69,19 @@ def test_macs_of_a_token_model_use_the_example():
     assert full > 4 * short
 
 
+def test_fixed_transformer_macs_do_not_depend_on_the_attention_implementation():
+    import torch_pruning as tp
+
+    model = build_fixed_transformer("bert_small", 2, (16,), vocab_size=100)
+    ids = torch.randint(1, 100, (1, 16), generator=torch.Generator().manual_seed(0))
+    layers, n, d = 10, 16, 512
+    modules_only, _ = tp.utils.count_ops_and_params(model, ids)
+    expected = modules_only + layers * 2 * n * n * d  # QKᵀ and AV of every layer
+    assert count_macs(model, example=ids) == expected  # SDPA
+    model.model.set_attn_implementation("eager")  # two torch.matmul calls per layer
+    assert count_macs(model, example=ids) == expected
+
+
 def test_fixed_bert_small_is_the_thesis_d10w512_and_returns_logits():
     model = build_fixed_transformer("bert_small", 2, (32,), vocab_size=100)
     bert = model.model.config

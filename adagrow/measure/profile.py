@@ -1,11 +1,22 @@
 """Parameters and multiply-accumulates (MACs) of a model.
 
 The thesis' "FLOPs" are MACs counted by thop at batch 1 (SPEC §3.2), so the column is called
-``macs`` everywhere.  We count them with Torch-Pruning's ``count_ops_and_params`` (derived from
-ptflops: convolutions, linears, normalisation and pooling, the same convention as thop; it pins timm
-ResNet-18 at 224² to 1.82 GMACs).  Module hooks cannot see attention written as a function call, so
-the matrix products inside ``F.scaled_dot_product_attention`` are added from PyTorch's own
-``FlopCounterMode`` (which counts a multiply-add as two FLOPs, hence the halving).
+``macs`` everywhere.  Two counters add up, each seeing what the other cannot:
+
+* **Module hooks**: Torch-Pruning's ``count_ops_and_params`` (derived from ptflops: convolutions,
+  linears, normalisation, pooling, ``nn.MultiheadAttention`` and timm attention; the same
+  convention as thop; it pins timm ResNet-18 at 224² to 1.82 GMACs).
+* **Function calls**: matrix products a model computes by calling a function instead of a module
+  those hooks know: attention (``F.scaled_dot_product_attention``: QKᵀ and AV; ``matmul``/``@``/
+  ``bmm`` in eager attention), the re-parameterisable unit's stacked branch convolutions
+  (``F.conv2d``), a quantized layer's ``F.linear``.  They are counted from the operands' shapes at
+  the torch-function level, *above* kernel dispatch, so the count is the same on every device and
+  torch version and whichever attention kernel (flash, memory-efficient, math) or ``transformers``
+  attention implementation runs.  Calls made inside a module the hooks already count are skipped.
+
+So an unfused model counts what its forward pass really computes (every branch), and its MACs are
+at least those of its fused deploy model whenever its branches are convolutions of at most the
+fused kernel's size.
 """
 
 from __future__ import annotations
@@ -13,8 +24,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.overrides import TorchFunctionMode
+
+_MATMULS = {torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.bmm, torch.Tensor.bmm}
+_CONVS = {F.conv1d, F.conv2d, F.conv3d}
 
 
 def count_params(model: nn.Module) -> int:
@@ -32,14 +47,68 @@ def _example(model: nn.Module, input_size: Sequence[int], example: torch.Tensor 
     return torch.randn(1, *input_size, device=device)
 
 
-def _attention_macs(model: nn.Module, x: torch.Tensor) -> int:
-    counter = FlopCounterMode(display=False)
-    with counter:
-        model(x)
-    flops = sum(
-        n for op, n in counter.get_flop_counts().get("Global", {}).items() if "scaled_dot_product" in str(op)
-    )
-    return int(flops) // 2
+def _arg(args: tuple, kwargs: dict, index: int, name: str):
+    return args[index] if len(args) > index else kwargs.get(name)
+
+
+def call_macs(func, args: tuple, kwargs: dict, out) -> int:
+    """MACs of one function call from its operands' shapes (0 for anything but a matrix product).
+
+    Bias is counted as the module hooks count it (conv: one add per output, linear: one per
+    output feature), so a layer counts the same whether it runs as a module or as a call.
+    """
+    if func is F.scaled_dot_product_attention:
+        q, k, v = (_arg(args, kwargs, i, n) for i, n in enumerate(("query", "key", "value")))
+        rows = out.numel() // out.shape[-1]  # batch · heads · query length
+        return rows * k.shape[-2] * (q.shape[-1] + v.shape[-1])  # QKᵀ and AV
+    if func in _MATMULS:
+        return out.numel() * args[0].shape[-1]  # every output element is a dot product over the inner dim
+    if func in _CONVS:
+        weight, bias = _arg(args, kwargs, 1, "weight"), _arg(args, kwargs, 2, "bias")
+        return out.numel() * weight[0].numel() + (out.numel() if bias is not None else 0)
+    if func is F.linear:
+        weight, bias = _arg(args, kwargs, 1, "weight"), _arg(args, kwargs, 2, "bias")
+        return out.numel() * weight.shape[-1] + (out.shape[-1] if bias is not None else 0)
+    return 0
+
+
+class CallCounter(TorchFunctionMode):
+    """Within ``with CallCounter(model):``, sums :func:`call_macs` of the calls ``model`` makes
+    outside the modules Torch-Pruning's hooks count (those would be counted twice)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        from torch_pruning.utils.op_counter import is_supported_instance
+
+        self.macs = 0
+        self._inside = 0
+        self._hooked = [m for m in model.modules() if is_supported_instance(m)]
+        self._handles: list = []
+
+    def __enter__(self):
+        for m in self._hooked:
+            self._handles.append(m.register_forward_pre_hook(self._enter_module))
+            self._handles.append(m.register_forward_hook(self._leave_module))
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        return super().__exit__(*exc)
+
+    def _enter_module(self, *_) -> None:
+        self._inside += 1
+
+    def _leave_module(self, *_) -> None:
+        self._inside -= 1
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if not self._inside:
+            self.macs += call_macs(func, args, kwargs, out)
+        return out
 
 
 @torch.no_grad()
@@ -55,8 +124,10 @@ def count_macs(model: nn.Module, input_size: Sequence[int] = (), example: torch.
     model.eval()
     try:
         x = _example(model, input_size, example)
-        ops, _ = tp.utils.count_ops_and_params(model, x)
-        return int(ops) + _attention_macs(model, x)
+        ops, _ = tp.utils.count_ops_and_params(model, x)  # per sample
+        with CallCounter(model) as calls:
+            model(x)
+        return int(ops) + calls.macs // x.shape[0]
     finally:
         model.train(was_training)
 

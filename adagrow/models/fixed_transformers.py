@@ -10,8 +10,9 @@ follow the thesis' tables, which name every reference ``D<layers>W<hidden>``:
   be reproduced.
 
 Each is wrapped so that ``forward(x)`` returns logits: images ``[B, C, H, W]`` for ViT, token ids
-``[B, L]`` (0 = padding, first token ``[CLS]``) for BERT.  Attention runs through PyTorch's SDPA so
-that ``adagrow.measure.profile.count_macs`` sees its matrix products.
+``[B, L]`` (0 = padding, first token ``[CLS]``) for BERT.  Attention runs through PyTorch's SDPA;
+``adagrow.measure.profile.count_macs`` counts its matrix products from their shapes, the same for
+the ``eager`` implementation.
 """
 
 from __future__ import annotations
