@@ -53,7 +53,7 @@ def test_rtn_matches_hand_computation():
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_lands_on_the_grid(bits, sym, group, method):
     W, H, _ = correlated_problem(0)
-    q, perm = quantize_weight(W, H, bits, method, group_size=group, sym=sym)
+    q, perm, _ = quantize_weight(W, H, bits, method, group_size=group, sym=sym)
     assert q.shape == W.shape and torch.isfinite(q).all()
     assert torch.equal(torch.sort(perm).values, torch.arange(W.shape[1]))
     if method == "obs" and group > 0:
@@ -84,7 +84,7 @@ def test_gptq_residual_is_per_column_rounding_error(seed):
     H[-1, :] = 0.0
     H[:, -1] = 0.0
     H[-1, -1] = 1.0
-    q, perm = quantize_weight(W, H, 4, "actorder", sym=True, damp=0.01)
+    q, perm, _ = quantize_weight(W, H, 4, "actorder", sym=True, damp=0.01)
     Hd = H.double() + 0.01 * torch.diagonal(H).double().mean() * torch.eye(33, dtype=torch.float64)
     U = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(Hd))[perm][:, perm], upper=True)
     E = -torch.linalg.solve_triangular(U, (q - W).double()[:, perm], upper=True, left=False)
@@ -108,9 +108,9 @@ def test_obs_beats_rtn_on_the_calibration_inputs(seed):
 def test_explicit_order_is_undone_exactly():
     W, H, _ = correlated_problem(1)
     perm = torch.randperm(W.shape[1], generator=torch.Generator().manual_seed(3))
-    q, used = quantize_weight(W, H, 4, "obs", order=perm)
+    q, used, _ = quantize_weight(W, H, 4, "obs", order=perm)
     assert torch.equal(used, perm)
-    q_perm, _ = quantize_weight(W[:, perm], H[perm][:, perm], 4, "obs")
+    q_perm = quantize_weight(W[:, perm], H[perm][:, perm], 4, "obs").weight
     assert torch.allclose(q[:, perm], q_perm, atol=1e-5)
 
 
@@ -118,9 +118,9 @@ def test_rerank_is_obs_in_the_order_it_chose():
     """Two independent solvers (blocked Cholesky vs full H⁻¹ downdates) agree."""
     W, H, _ = correlated_problem(2)
     cov = torch.randint(1, 4, (W.shape[1],), generator=torch.Generator().manual_seed(0))
-    q, perm = quantize_weight(W, H, 4, "adagrow-rerank", coverage=cov)
+    q, perm, _ = quantize_weight(W, H, 4, "adagrow-rerank", coverage=cov)
     assert (cov[perm][1:] <= cov[perm][:-1]).all()
-    q_ref, _ = quantize_weight(W, H, 4, "obs", order=perm, block_size=7)
+    q_ref = quantize_weight(W, H, 4, "obs", order=perm, block_size=7).weight
     assert torch.allclose(q, q_ref, atol=1e-4)
 
 
@@ -128,7 +128,7 @@ def test_rerank_is_obs_in_the_order_it_chose():
 def test_adagrow_order_is_coverage_then_importance(descending):
     W, H, _ = correlated_problem(4)
     cov = torch.randint(1, 4, (W.shape[1],), generator=torch.Generator().manual_seed(1))
-    _, perm = quantize_weight(W, H, 4, "adagrow", coverage=cov, descending=descending)
+    perm = quantize_weight(W, H, 4, "adagrow", coverage=cov, descending=descending).perm
     assert (cov[perm][1:] <= cov[perm][:-1]).all()
     Hd = H.double() + 0.01 * torch.diagonal(H).double().mean() * torch.eye(H.shape[0], dtype=torch.float64)
     score = importance(W, torch.diagonal(torch.linalg.inv(Hd)).float(), fit_grid(W, 4, False))
@@ -150,7 +150,7 @@ def test_dead_columns_are_zero_and_finite():
     W, H, _ = correlated_problem(5, cols=20)
     H[3, :] = 0.0
     H[:, 3] = 0.0
-    q, _ = quantize_weight(W, H, 4, "adagrow")
+    q = quantize_weight(W, H, 4, "adagrow").weight
     assert torch.isfinite(q).all() and (q[:, 3] == 0).all()
 
 
@@ -196,13 +196,13 @@ def test_fused_conv_thesis_order_compensates_and_is_undone():
     acc.add(x)
     H = acc.hessian[0]
     cov = coverage_map(BRANCHES, (5, 5))
-    q, perm = quantize_weight(conv.weight, H, 4, "adagrow", coverage=cov)
+    q, perm, _ = quantize_weight(conv.weight, H, 4, "adagrow", coverage=cov)
     assert sorted(perm[:4].tolist()) == [12, 37, 62, 87]  # the centre of each of the 4 input channels
     errs = {m: output_error(conv.weight, quantize_weight(conv.weight, H, 4, m).weight, H)[1]
             for m in ("rtn", "obs")}
     ada = output_error(conv.weight, q, H)[1]
     assert ada < 0.5 * errs["rtn"] and ada < 1.25 * errs["obs"]
-    q_ref, _ = quantize_weight(conv.weight, H, 4, "obs", order=perm)
+    q_ref = quantize_weight(conv.weight, H, 4, "obs", order=perm).weight
     assert torch.allclose(q, q_ref, atol=1e-5) and q.shape == conv.weight.shape
 
 

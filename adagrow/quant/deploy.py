@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from adagrow.errors import AdaGrowError
+from adagrow.quant.layers import QuantLayer
 
 BACKENDS = ("eager", "compile", "tensorrt")
 _REAL = {"fp32": torch.float32, "fp16": torch.float16}
@@ -95,6 +96,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, *, opset: i
     """
     if importlib.util.find_spec("onnx") is None:
         raise AdaGrowError("ONNX export needs the 'onnx' package: pip install onnx")
+    _check_exportable(model)
     import onnx
 
     path = Path(path)
@@ -108,3 +110,13 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, *, opset: i
                           input_names=["input"], output_names=["logits"])
     onnx.checker.check_model(onnx.load(str(path)))
     return path
+
+
+def _check_exportable(model: nn.Module) -> None:
+    """INT8 layers solved with column groups have no per-channel weight scale to export as Q/DQ."""
+    grouped = [name for name, m in model.named_modules()
+               if isinstance(m, QuantLayer) and m.mode == "int8" and m.weight_scale is None]
+    if grouped:
+        raise AdaGrowError(f"INT8 layers {', '.join(grouped)} were quantized with column groups (group_size), which "
+                           "INT8 engines cannot run (one weight scale per channel): quantize with group_size=-1 "
+                           "to export")

@@ -43,6 +43,11 @@ class Grid:
         groups = torch.zeros_like(cols) if self.group_size <= 0 else cols // self.group_size
         return self.scale[:, groups], self.zero[:, groups]
 
+    def round_weight(self, weight: torch.Tensor) -> torch.Tensor:
+        """Every column of ``weight`` ``[rows, cols]`` rounded onto its group's grid, dequantized."""
+        scale, zero = self.columns(torch.arange(weight.shape[1], device=weight.device))
+        return quantize(weight, scale, zero, self.maxq)
+
 
 def fit_params(x: torch.Tensor, bits: int, sym: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Scale and zero point per row of ``x`` ``[rows, n]``, each returned as ``[rows, 1]``."""
@@ -92,6 +97,4 @@ def codes(x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, maxq: int) -
 
 def quantize_rtn(weight: torch.Tensor, bits: int, sym: bool = False, group_size: int = -1) -> torch.Tensor:
     """Round-to-nearest quantization of a 2-D weight; returns the dequantized weight."""
-    grid = fit_grid(weight, bits, sym, group_size)
-    scale, zero = grid.columns(torch.arange(weight.shape[1], device=weight.device))
-    return quantize(weight, scale, zero, grid.maxq)
+    return fit_grid(weight, bits, sym, group_size).round_weight(weight)

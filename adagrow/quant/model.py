@@ -8,8 +8,10 @@ Precisions (SPEC §8):
 
 * ``fp32``: the model unchanged (the reference row);
 * ``fp16``: the model cast to float16 (no method applies: ``quant_method`` is ``cast``);
-* ``int8`` (W8A8): 8-bit symmetric per-channel weights by ``method``, per-tensor symmetric 8-bit
-  activations calibrated on the maximum |x| seen (:class:`~adagrow.quant.layers.QuantLayer`);
+* ``int8`` (W8A8): 8-bit symmetric per-channel weights by ``method`` (per group of ``group_size``
+  columns if given: simulation only, since INT8 kernels take one weight scale per channel),
+  per-tensor symmetric 8-bit activations calibrated on the maximum |x| seen
+  (:class:`~adagrow.quant.layers.QuantLayer`); the weights that run are the solver's, bit for bit;
 * ``w4a16``: 4-bit asymmetric weights (per channel, or groups of ``group_size`` columns) by
   ``method``, activations rounded to float16.
 
@@ -29,7 +31,6 @@ from torch import nn
 
 from adagrow.errors import AdaGrowError
 from adagrow.quant.coverage import column_coverage
-from adagrow.quant.grid import fit_grid
 from adagrow.quant.hessian import HessianAccumulator, output_error
 from adagrow.quant.layers import QuantLayer
 from adagrow.quant.obs import METHODS, quantize_weight
@@ -150,26 +151,28 @@ def _quantize_layer(model: nn.Module, name: str, layer: nn.Module, inputs: list[
     weight = layer.weight.detach()
     per_group = weight.reshape(groups, -1, *weight.shape[1:])
     coverage = column_coverage(layer)
-    quantized, weight_scales = [], []
-    for g in range(groups):
-        w, h = per_group[g], acc.hessian[g]
-        q = quantize_weight(w, h, bits, cfg.method, cfg.group_size, sym, cfg.damp, cfg.block_size,
-                            coverage=coverage if cfg.method.startswith("adagrow") else None,
-                            descending=cfg.descending).weight
-        quantized.append(q)
-        if mode == "int8":
-            # The solver's grid: fitted per row after zeroing dead columns (diag H == 0).
-            wz = w.flatten(1).float().clone()
-            wz[:, torch.diagonal(h) == 0] = 0.0
-            weight_scales.append(fit_grid(wz, bits, sym).scale.flatten())
-    q = torch.cat(quantized).reshape(weight.shape)
+    solved = [quantize_weight(per_group[g], acc.hessian[g], bits, cfg.method, cfg.group_size, sym, cfg.damp,
+                              cfg.block_size, coverage=coverage if cfg.method.startswith("adagrow") else None,
+                              descending=cfg.descending) for g in range(groups)]
+    q = torch.cat([s.weight for s in solved]).reshape(weight.shape)
     record["abs_error"], record["rel_error"] = output_error(weight, q, acc.hessian)
     layer.weight.data.copy_(q)
     act_scale = 2 * amax / 255 if amax > 0 else 1.0  # the symmetric 8-bit grid of grid.py
-    wrapped = QuantLayer(layer, mode, act_scale, torch.cat(weight_scales) if weight_scales else None)
+    wrapped = QuantLayer(layer, mode, act_scale, _channel_scales(solved) if mode == "int8" else None)
     _replace(model, name, wrapped)
     record["seconds"] = time.perf_counter() - t0
     return record
+
+
+def _channel_scales(solved: list) -> torch.Tensor | None:
+    """The solver's own per-output-channel INT8 scales, or None when its grids have column groups.
+
+    A per-channel Q/DQ with exactly these scales returns the solver's weight bit for bit; grouped
+    grids have no per-channel equivalent, so such layers run the solver's weight as it is.
+    """
+    if any(s.grid.group_size > 0 for s in solved):
+        return None
+    return torch.cat([s.grid.scale.flatten() for s in solved])
 
 
 def _replace(model: nn.Module, name: str, new: nn.Module) -> None:

@@ -26,20 +26,24 @@ from typing import NamedTuple
 import torch
 
 from adagrow.errors import AdaGrowError
-from adagrow.quant.grid import Grid, fit_grid, fit_params, quantize, quantize_rtn
+from adagrow.quant.grid import Grid, fit_grid, fit_params, quantize
 from adagrow.quant.order import DEFAULT_DESCENDING, act_order, coverage_first, importance
 
 METHODS = ("rtn", "obs", "actorder", "adagrow", "adagrow-rerank")
 
 
 class QuantizedWeight(NamedTuple):
-    """The dequantized weight (input shape) and the order its columns were quantized in.
+    """The dequantized weight (input shape), the order its columns were quantized in, and its grid.
 
     ``perm[k]`` is the original index of the k-th column quantized (identity for ``rtn``/``obs``).
+    ``grid`` holds the scales and zero points every value of ``weight`` lies on (for GPTQ's
+    natural-order groups, the ones refitted during the solve), so a deployed layer can use exactly
+    these and never re-round the weight onto another grid.
     """
 
     weight: torch.Tensor
     perm: torch.Tensor
+    grid: Grid
 
 
 def quantize_weight(
@@ -77,7 +81,7 @@ def quantize_weight(
             or least important first (False).
 
     Returns:
-        :class:`QuantizedWeight` ``(weight, perm)``; ``weight`` has the input's shape and dtype.
+        :class:`QuantizedWeight` ``(weight, perm, grid)``; ``weight`` has the input's shape and dtype.
     """
     if method not in METHODS:
         raise AdaGrowError(f"unknown quantization method {method!r}; choose one of {', '.join(METHODS)}")
@@ -90,7 +94,8 @@ def quantize_weight(
     rows, cols = W.shape
     identity = torch.arange(cols, device=W.device)
     if method == "rtn":
-        return QuantizedWeight(quantize_rtn(W, bits, sym, group_size).reshape(shape).to(dtype), identity)
+        grid = fit_grid(W, bits, sym, group_size)
+        return QuantizedWeight(grid.round_weight(W).reshape(shape).to(dtype), identity, grid)
     if hessian is None or hessian.shape != (cols, cols):
         raise ValueError(f"hessian must be [{cols}, {cols}] for a weight with {cols} columns")
 
@@ -104,7 +109,7 @@ def quantize_weight(
 
     if method == "adagrow-rerank":
         q, perm = _solve_rerank(W, hinv, grid, cov, descending)
-        return QuantizedWeight(q.reshape(shape).to(dtype), perm)
+        return QuantizedWeight(q.reshape(shape).to(dtype), perm, grid)
     if method == "obs":
         perm = identity if order is None else _check_perm(order.to(W.device), cols)
     elif method == "actorder":
@@ -112,8 +117,8 @@ def quantize_weight(
     else:  # adagrow
         perm = coverage_first(importance(W, torch.diagonal(hinv).float(), grid), cov, descending)
     dynamic = grid.group_size > 0 and bool(torch.equal(perm, identity))
-    q = _solve_fixed(W, hinv, perm, grid, sym, dynamic, block_size)
-    return QuantizedWeight(q.reshape(shape).to(dtype), perm)
+    q, grid = _solve_fixed(W, hinv, perm, grid, sym, dynamic, block_size)
+    return QuantizedWeight(q.reshape(shape).to(dtype), perm, grid)
 
 
 def _damped_inverse(H: torch.Tensor, damp: float) -> torch.Tensor:
@@ -149,12 +154,14 @@ def _check_perm(order: torch.Tensor, cols: int) -> torch.Tensor:
 
 
 def _solve_fixed(W: torch.Tensor, hinv: torch.Tensor, perm: torch.Tensor, grid: Grid, sym: bool,
-                 dynamic: bool, block_size: int) -> torch.Tensor:
-    """GPTQ's blocked sequential OBS in the order ``perm``; returns the dequantized weight."""
+                 dynamic: bool, block_size: int) -> tuple[torch.Tensor, Grid]:
+    """GPTQ's blocked sequential OBS in the order ``perm``; returns the dequantized weight and its
+    grid (``grid`` itself, or with ``dynamic`` the group grids refitted during the solve)."""
     cols = W.shape[1]
     W = W[:, perm].clone()
     U = torch.linalg.cholesky(hinv[perm][:, perm], upper=True).float()
     scales, zeros = grid.columns(perm)  # static grids, per permuted column
+    fitted: list[tuple[torch.Tensor, torch.Tensor]] = []  # dynamic grids, one per group
     Q = torch.zeros_like(W)
     for i1 in range(0, cols, block_size):
         i2 = min(i1 + block_size, cols)
@@ -167,6 +174,7 @@ def _solve_fixed(W: torch.Tensor, hinv: torch.Tensor, perm: torch.Tensor, grid: 
                     # Like reference GPTQ: fitted on W, which holds this block's columns as they
                     # were when the block started.
                     scale, zero = fit_params(W[:, j:j + grid.group_size], grid.bits, sym)
+                    fitted.append((scale, zero))
             else:
                 scale, zero = scales[:, j:j + 1], zeros[:, j:j + 1]
             w = W1[:, i:i + 1]
@@ -176,7 +184,10 @@ def _solve_fixed(W: torch.Tensor, hinv: torch.Tensor, perm: torch.Tensor, grid: 
             W1[:, i:] -= err * U[j:j + 1, j:i2]
             err1[:, i:i + 1] = err
         W[:, i2:] -= err1 @ U[i1:i2, i2:]
-    return Q[:, torch.argsort(perm)]
+    if dynamic:
+        grid = Grid(torch.cat([s for s, _ in fitted], 1), torch.cat([z for _, z in fitted], 1), grid.bits,
+                    grid.group_size)
+    return Q[:, torch.argsort(perm)], grid
 
 
 def _solve_rerank(W: torch.Tensor, hinv: torch.Tensor, grid: Grid, coverage: torch.Tensor | None,
