@@ -1,11 +1,16 @@
 """Params / MACs conventions and the latency record."""
 
+import itertools
+import random
+
+import pytest
 import timm
 import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from adagrow.measure.latency import measure_latency
+from adagrow.errors import AdaGrowError
+from adagrow.measure.latency import NOISY_SPREAD, measure_latency
 from adagrow.measure.profile import count_macs, count_params, profile
 from adagrow.models.cnn import GrowableCNN
 from adagrow.models.reparam import BranchSpec, RepUnit, fuse_model
@@ -72,8 +77,50 @@ def test_grown_unfused_model_costs_at_least_its_fused_model():
     # Each unit now runs its 3x3 conv twice plus a 1x1 and a 1x3 conv: about (2 + 1/9 + 3/9)x the convs.
     assert grown > 2 * plain and fused <= plain < grown
 
-def test_latency_record_names_its_settings():
+def test_latency_record_names_its_settings_and_spread():
     stats = measure_latency(nn.Linear(8, 8), torch.randn(1, 8), warmup=2, repeats=5, threads=1)
     assert stats["repeats"] == 5 and stats["threads"] == 1 and stats["batch"] == 1
     assert stats["median_ms"] > 0 and stats["device"].startswith("cpu")
+    assert stats["p10_ms"] <= stats["median_ms"] <= stats["p90_ms"] and stats["iqr_ms"] >= 0
+    assert stats["spread"] == (stats["p90_ms"] - stats["p10_ms"]) / stats["median_ms"]
+    assert stats["noisy"] == (stats["spread"] > NOISY_SPREAD) and stats["warmup"] >= 2
     assert {"mean_ms", "std_ms", "dtype", "channels_last", "compiled"} <= set(stats)
+
+
+def fake_timer(values):
+    """A timer that runs the forward but reports the next of ``values`` (ms) as its duration."""
+    it = iter(values)
+
+    def timer(run):
+        run()
+        return next(it)
+
+    return timer
+
+
+def test_stable_latency_stops_early_and_is_not_noisy():
+    stats = measure_latency(nn.Identity(), torch.zeros(1), warmup=3, repeats=200, min_repeats=20,
+                            timer=fake_timer(itertools.repeat(5.0)))
+    # warm-up: 3 forwards were not 200 ms yet, so 40; then two rounds of 20 agree and stop
+    assert stats["warmup"] == 40 and stats["repeats"] == 40
+    assert stats["median_ms"] == 5.0 and stats["spread"] == 0 and not stats["noisy"]
+
+
+def test_wild_latency_runs_to_the_limit_and_is_flagged():
+    rng = random.Random(0)
+    wild = (rng.lognormvariate(3, 1) for _ in itertools.count())  # median ~20 ms, heavy tail
+    stats = measure_latency(nn.Identity(), torch.zeros(1), repeats=200, timer=fake_timer(wild))
+    assert stats["repeats"] == 200 and stats["noisy"]
+    assert stats["spread"] > 1 and stats["p90_ms"] > 2 * stats["median_ms"] and stats["iqr_ms"] > 0
+
+
+def test_noisy_latency_stops_at_the_time_budget():
+    alternating = itertools.cycle([50.0, 150.0])
+    stats = measure_latency(nn.Identity(), torch.zeros(1), repeats=200, min_repeats=20, budget_s=1.0,
+                            timer=fake_timer(alternating))
+    assert stats["repeats"] == 20 and stats["noisy"]  # the first round already took 2 s
+
+
+def test_latency_rejects_no_repeats():
+    with pytest.raises(AdaGrowError, match="repeats"):
+        measure_latency(nn.Identity(), torch.zeros(1), repeats=0)

@@ -14,9 +14,10 @@ The thesis' "FLOPs" are MACs counted by thop at batch 1 (SPEC §3.2), so the col
   torch version and whichever attention kernel (flash, memory-efficient, math) or ``transformers``
   attention implementation runs.  Calls made inside a module the hooks already count are skipped.
 
-So an unfused model counts what its forward pass really computes (every branch), and its MACs are
-at least those of its fused deploy model whenever its branches are convolutions of at most the
-fused kernel's size.
+So an unfused model counts what its forward pass really computes (every branch; the training
+cost), and its MACs are at least those of its fused deploy model, except when a k×k pooling branch
+is what enlarges the fused kernel beyond every conv branch (k² adds per element unfused, a dense
+k×k kernel once fused).
 """
 
 from __future__ import annotations
