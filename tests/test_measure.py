@@ -124,3 +124,12 @@ def test_noisy_latency_stops_at_the_time_budget():
 def test_latency_rejects_no_repeats():
     with pytest.raises(AdaGrowError, match="repeats"):
         measure_latency(nn.Identity(), torch.zeros(1), repeats=0)
+
+
+@pytest.mark.gpu
+def test_macs_and_latency_on_cuda():
+    model = create_transformer("vit", "D2W128", 10, input_size=(3, 16, 16))
+    cpu = count_macs(model, (3, 16, 16))
+    assert count_macs(model.cuda(), (3, 16, 16)) == cpu  # flash / efficient kernels counted as the CPU's
+    stats = measure_latency(model, torch.randn(1, 3, 16, 16, device="cuda"), repeats=50)
+    assert stats["threads"] is None and 20 <= stats["repeats"] <= 50 and stats["p10_ms"] <= stats["p90_ms"]
