@@ -202,8 +202,8 @@ def _diagnose(
     """Turn a torchvision failure into one message naming the bad file."""
     if fetched:
         return DatasetError(
-            f"dataset {spec.name!r}: download into {root} failed ({error}). "
-            f"{spec.missing(data_dir)}"
+            f"dataset {spec.name!r}: the download into {root} failed ({error}). Check the connection, or get "
+            f"the files by hand: expected {spec.expected_files()} under {data_dir.resolve()}. {spec.howto}"
         )
     if spec.name == "mnist":  # the unpacked idx files have no known md5: blame the folder
         return spec.corrupt(data_dir / "MNIST" / "raw", f"torchvision could not read it: {error}")
@@ -213,7 +213,7 @@ def _diagnose(
     if missing:
         return DatasetError(
             f"dataset {spec.name!r} is incomplete: {', '.join(missing)} missing under {root}. "
-            f"{spec.howto}"
+            f"{spec.how_to_get}"
         )
     return spec.corrupt(root, f"torchvision could not read it: {error}")
 

@@ -55,7 +55,10 @@ class DatasetSpec:
 
     ``files`` are the paths (relative to the data directory; a trailing ``/`` marks a directory)
     of the primary layout.  ``alternatives`` are other accepted layouts, each complete on its own
-    (e.g. the original archive instead of the extracted folder).
+    (e.g. the original archive instead of the extracted folder).  These are exactly the layouts the
+    loaders read (tests/test_data_messages.py checks it), so the messages built from them are true.
+    ``howto`` says how to obtain the files by hand; ``downloadable`` whether ``--download`` can
+    fetch them (torchvision's MNIST / CIFAR / SVHN).
     """
 
     name: str
@@ -68,6 +71,7 @@ class DatasetSpec:
     files: tuple[str, ...]
     howto: str
     alternatives: tuple[tuple[str, ...], ...] = ()
+    downloadable: bool = False
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     # Small enough to keep the whole uint8 training set in device memory (see resident.py).
@@ -90,18 +94,25 @@ class DatasetSpec:
         """The accepted layouts as one human-readable phrase, for error messages."""
         return " or ".join(", ".join(layout) for layout in self.layouts)
 
+    @property
+    def how_to_get(self) -> str:
+        """How to obtain the files: by hand, and with ``--download`` where torchvision can fetch them."""
+        if self.downloadable:
+            return f"{self.howto} Or pass --download to let torchvision fetch it (needs a connection)."
+        return f"{self.howto} (There is no automatic download for it.)"
+
     def missing(self, data_dir: Path) -> DatasetError:
         """The one error for a dataset that is not there: what, where, and how to get it."""
         return DatasetError(
             f"dataset {self.name!r} not found: expected {self.expected_files()} under the data "
-            f"dir {data_dir.resolve()}. {self.howto}"
+            f"dir {data_dir.resolve()} (--data-dir, else $ADAGROW_DATA, else ./data). {self.how_to_get}"
         )
 
     def corrupt(self, path: Path | str, why: str) -> DatasetError:
         """The one error for a damaged file: which file, why, and how to replace it."""
         return DatasetError(
             f"dataset {self.name!r}: {path} is corrupt ({why}). Delete it and obtain it again. "
-            f"{self.howto}"
+            f"{self.how_to_get}"
         )
 
 
@@ -137,8 +148,8 @@ for _spec in (
             "train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1")),
         alternatives=(tuple(f"MNIST/raw/{f}-ubyte" for f in (
             "train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1")),),
-        howto="Let torchvision download it (omit --no-download), or put the four idx .gz files "
-              "from http://yann.lecun.com/exdb/mnist/ in <data>/MNIST/raw/.",
+        howto="Put the four idx .gz files from http://yann.lecun.com/exdb/mnist/ in <data>/MNIST/raw/.",
+        downloadable=True,
         # Statistics of the 28x28 digits; the zero border shifts them slightly, which only
         # rescales the input and is the common practice.
         mean=(0.1307,), std=(0.3081,), resident_ok=True,
@@ -149,8 +160,8 @@ for _spec in (
         train_size=50_000, test_size=10_000,
         files=("cifar-10-python.tar.gz",), alternatives=(("cifar-10-batches-py/",),),
         howto="Download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html "
-              "into the data dir (it is extracted once into the cache), or let torchvision "
-              "download it (omit --no-download).",
+              "into the data dir (it is extracted once into the cache).",
+        downloadable=True,
         mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), resident_ok=True,
         augment=Augment(crop_pad=4, flip=True, size=32),
     ),
@@ -159,8 +170,8 @@ for _spec in (
         train_size=50_000, test_size=10_000,
         files=("cifar-100-python.tar.gz",), alternatives=(("cifar-100-python/",),),
         howto="Download cifar-100-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html "
-              "into the data dir (it is extracted once into the cache), or let torchvision "
-              "download it (omit --no-download).",
+              "into the data dir (it is extracted once into the cache).",
+        downloadable=True,
         mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), resident_ok=True,
         augment=Augment(crop_pad=4, flip=True, size=32),
     ),
@@ -169,8 +180,8 @@ for _spec in (
         train_size=73_257, test_size=26_032,
         files=("svhn/train_32x32.mat", "svhn/test_32x32.mat"),
         howto="Download train_32x32.mat and test_32x32.mat from "
-              "http://ufldl.stanford.edu/housenumbers/ into <data>/svhn/, or let torchvision "
-              "download them (omit --no-download).",
+              "http://ufldl.stanford.edu/housenumbers/ into <data>/svhn/.",
+        downloadable=True,
         mean=(0.4377, 0.4438, 0.4728), std=(0.1980, 0.2010, 0.1970), resident_ok=True,
         augment=Augment(crop_pad=4, flip=False, size=32),  # house numbers are not mirror-symmetric
     ),
@@ -201,18 +212,19 @@ for _spec in (
         name="imdb", kind="text",
         input_size=(256,),  # the text loader owns max_len; bundle.input_size is authoritative
         num_classes=2, train_size=25_000, test_size=25_000,
-        files=("imdb/aclImdb_repacked.tar.gz",), alternatives=(("aclImdb/train/", "aclImdb/test/"),),
-        howto="Download aclImdb_v1.tar.gz from https://ai.stanford.edu/~amaas/data/sentiment/ and "
-              "extract it into the data dir (aclImdb/), or put a repacked tarball at "
-              "imdb/aclImdb_repacked.tar.gz.",
+        # a tarball is read in one streaming pass, the tree file by file (see text.py)
+        files=("imdb/aclImdb_repacked.tar.gz",),
+        alternatives=(("aclImdb/train/", "aclImdb/test/"), ("aclImdb_v1.tar.gz",)),
+        howto="Download aclImdb_v1.tar.gz from https://ai.stanford.edu/~amaas/data/sentiment/ into "
+              "the data dir (extracting it, into aclImdb/, is optional).",
     ),
     DatasetSpec(
         name="sst2", kind="text",
         input_size=(64,),  # the text loader owns max_len; bundle.input_size is authoritative
         num_classes=2, train_size=67_349, test_size=872,  # GLUE dev serves as test
-        files=("sst2/train.tsv", "sst2/dev.tsv"),
-        howto="Download https://dl.fbaipublicfiles.com/glue/data/SST-2.zip and put its train.tsv "
-              "and dev.tsv in <data>/sst2/.",
+        files=("sst2/train.tsv", "sst2/dev.tsv"), alternatives=(("SST-2/train.tsv", "SST-2/dev.tsv"),),
+        howto="Download https://dl.fbaipublicfiles.com/glue/data/SST-2.zip and unzip it into the data "
+              "dir (it makes SST-2/), or put its train.tsv and dev.tsv in <data>/sst2/.",
     ),
 ):
     DATASETS.register(_spec.name, _spec)

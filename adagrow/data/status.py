@@ -26,7 +26,7 @@ def dataset_status(data_dir: Path) -> list[dict[str, Any]]:
         spec = DATASETS.get(name)
         status, detail = _check(spec, data_dir)
         rows.append({"name": name, "kind": spec.kind, "status": status, "detail": detail,
-                     "howto": spec.howto})
+                     "howto": spec.how_to_get})
     return rows
 
 
@@ -35,6 +35,9 @@ def _check(spec: DatasetSpec, data_dir: Path) -> tuple[str, str]:
     if layout is None:
         return "missing", f"expected {spec.expected_files()} under {data_dir}"
     expected = torchvision_md5s(spec.name)
+    if layout != spec.files and expected and set(expected) <= set(spec.files):
+        # the same files in another folder (SST-2/ instead of sst2/): check them where they are
+        expected = {layout[spec.files.index(rel)]: md5 for rel, md5 in expected.items()}
     where = ", ".join(layout)
     if spec.name in ("cifar10", "cifar100") and layout == spec.files:
         return _check_archive(data_dir / layout[0], expected)

@@ -2,13 +2,17 @@
 
 Sources (nothing is downloaded):
 
-* SST-2: the GLUE files ``sst2/train.tsv`` (67,349 rows) and ``sst2/dev.tsv`` (872 rows), header
-  ``sentence\\tlabel``.  They contain stray quote characters, so they are read with quoting off.  GLUE's
-  test split has no labels: dev serves as the test split.
+* SST-2: the GLUE files ``sst2/train.tsv`` (67,349 rows) and ``sst2/dev.tsv`` (872 rows), or the same in
+  ``SST-2/`` as the GLUE zip unpacks; header ``sentence\\tlabel``.  They contain stray quote characters,
+  so they are read with quoting off.  GLUE's test split has no labels: dev serves as the test split.
 * IMDB: the ``aclImdb`` tree (``{train,test}/{pos,neg}/*.txt``, 25,000 + 25,000 reviews), or a tarball
-  of it (e.g. ``imdb/aclImdb_repacked.tar.gz``).  A tarball is read once, in one streaming pass over the
-  labelled members, into a single JSON file in the cache dir: that is much faster than writing and
-  re-reading 100,008 small files (the unlabelled ``train/unsup`` reviews are skipped).
+  of it (``imdb/aclImdb_repacked.tar.gz`` or the official ``aclImdb_v1.tar.gz``).  A tarball is read
+  once, in one streaming pass over the labelled members, into a single JSON file in the cache dir: that
+  is much faster than writing and re-reading 100,008 small files (the unlabelled ``train/unsup``
+  reviews are skipped).
+
+The accepted layouts are the registry's (``DATASETS.get(name).layouts``), so the "not found" message
+lists exactly what is read.
 
 The files are read with the standard library rather than the ``datasets`` library: they are two small
 TSVs and one tarball, and ``datasets`` would add seconds of import time plus an Arrow cache of its own.
@@ -37,7 +41,7 @@ from pathlib import Path
 import torch
 
 from adagrow.data.bundle import DataBundle
-from adagrow.data.registry import resolve_cache_dir
+from adagrow.data.registry import DATASETS, DatasetSpec, resolve_cache_dir
 from adagrow.data.tokenizer import PAD_ID, atomic_write_bytes, encode, load_or_train, sha256_file
 from adagrow.errors import DatasetError
 
@@ -66,8 +70,14 @@ class RawText:
     data_hash: str  # identifies the source files; keys every cache entry
 
 
-def _first_existing(candidates: list[Path]) -> Path | None:
-    return next((p for p in candidates if p.exists()), None)
+def _present(name: str, data_dir: Path) -> tuple[DatasetSpec, list[Path]]:
+    """The dataset's spec and the paths of its first layout present under ``data_dir`` (else the
+    registry's "not found" error, which lists every layout)."""
+    spec = DATASETS.get(name)
+    layout = spec.present_layout(data_dir)
+    if layout is None:
+        raise spec.missing(data_dir)
+    return spec, [data_dir / rel for rel in layout]
 
 
 # ---------------------------------------------------------------------------------------------- SST-2
@@ -87,16 +97,8 @@ def _read_sst2_tsv(path: Path) -> tuple[list[str], list[int]]:
 
 
 def read_sst2(data_dir: Path) -> RawText:
-    """SST-2 from ``<data_dir>/sst2/`` (or ``SST-2/`` or ``data_dir`` itself): train.tsv and dev.tsv."""
-    folders = [data_dir / "sst2", data_dir / "SST-2", data_dir]
-    folder = next((d for d in folders if (d / "train.tsv").exists() and (d / "dev.tsv").exists()), None)
-    if folder is None:
-        raise DatasetError(
-            "SST-2 not found: expected the GLUE files train.tsv and dev.tsv in one of "
-            + ", ".join(str(d) for d in folders)
-            + " (automatic download is not available)"
-        )
-    train, dev = folder / "train.tsv", folder / "dev.tsv"
+    """SST-2 from ``<data_dir>/sst2/`` (or ``SST-2/``): train.tsv and dev.tsv."""
+    _, (train, dev) = _present("sst2", data_dir)
     data_hash = hashlib.sha256((sha256_file(train) + sha256_file(dev)).encode()).hexdigest()
     return RawText(*_read_sst2_tsv(train), *_read_sst2_tsv(dev), data_hash=data_hash)
 
@@ -119,39 +121,32 @@ def _imdb_from_tree(root: Path) -> tuple[dict, str]:
     return splits, data_hash
 
 
-def _imdb_from_tarball(tarball: Path, cache: Path) -> tuple[dict, str]:
+def _imdb_from_tarball(tarball: Path, cache: Path, spec: DatasetSpec) -> tuple[dict, str]:
     data_hash = sha256_file(tarball)
     extracted = cache / f"imdb-{data_hash[:16]}" / "reviews.json"
     if not extracted.exists():
         splits: dict = {"train": ([], []), "test": ([], [])}
-        with tarfile.open(tarball, "r:*") as archive:
-            for member in archive:
-                found = _REVIEW.search(member.name) if member.isfile() else None
-                if found:
-                    split, polarity = found.groups()
-                    splits[split][0].append(archive.extractfile(member).read().decode("utf-8"))
-                    splits[split][1].append(int(polarity == "pos"))
+        try:
+            with tarfile.open(tarball, "r:*") as archive:
+                for member in archive:
+                    found = _REVIEW.search(member.name) if member.isfile() else None
+                    if found:
+                        split, polarity = found.groups()
+                        splits[split][0].append(archive.extractfile(member).read().decode("utf-8"))
+                        splits[split][1].append(int(polarity == "pos"))
+        except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as e:
+            raise spec.corrupt(tarball, f"not a readable tar archive of aclImdb: {e}") from e
         atomic_write_bytes(extracted, json.dumps(splits).encode())
     return json.loads(extracted.read_text(encoding="utf-8")), data_hash
 
 
 def read_imdb(data_dir: Path, cache: Path) -> RawText:
-    """IMDB from an ``aclImdb`` tree or tarball in ``data_dir`` or ``data_dir/imdb``."""
-    trees = [data_dir / "aclImdb", data_dir / "imdb" / "aclImdb"]
-    tarballs = [d / name for d in (data_dir / "imdb", data_dir)
-                for name in ("aclImdb_repacked.tar.gz", "aclImdb_v1.tar.gz")]
-    tree = next((t for t in trees if (t / "train").is_dir() and (t / "test").is_dir()), None)
-    if tree is not None:
-        splits, data_hash = _imdb_from_tree(tree)
+    """IMDB from a tarball or an ``aclImdb`` tree under ``data_dir`` (the registry's layouts)."""
+    spec, paths = _present("imdb", data_dir)
+    if paths[0].is_dir():  # aclImdb/train/, aclImdb/test/
+        splits, data_hash = _imdb_from_tree(paths[0].parent)
     else:
-        tarball = _first_existing(tarballs)
-        if tarball is None:
-            raise DatasetError(
-                "IMDB not found: expected an aclImdb/ folder (train/{pos,neg}, test/{pos,neg}) at "
-                + " or ".join(str(t) for t in trees) + ", or a tarball at "
-                + " or ".join(str(t) for t in tarballs) + " (automatic download is not available)"
-            )
-        splits, data_hash = _imdb_from_tarball(tarball, cache)
+        splits, data_hash = _imdb_from_tarball(paths[0], cache, spec)
     return RawText(*splits["train"], *splits["test"], data_hash=data_hash)
 
 
