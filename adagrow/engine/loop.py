@@ -76,8 +76,8 @@ def train_one_epoch(
         if (i + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
             raise TrainingDiverged(f"the training loss became {loss_sum.item()} at step {step}; "
                                    "lower the learning rate or check the data")
-        if progress is not None:
-            progress.update(1)
+        if progress is not None:  # see engine/progress.py: reads the loss back only when it prints
+            progress.update(step=step, total_steps=total_steps, seen=seen, loss_sum=loss_sum)
     if not torch.isfinite(loss_sum):
         raise TrainingDiverged(f"the training loss became {loss_sum.item()} at step {step}; "
                                "lower the learning rate or check the data")

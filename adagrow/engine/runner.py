@@ -30,6 +30,7 @@ from adagrow.engine.checkpoint import load_checkpoint, rng_state, save_checkpoin
 from adagrow.engine.loop import evaluate, train_one_epoch
 from adagrow.engine.method import ModelChange, RunContext
 from adagrow.engine.optim import build_optimizer, transfer_state
+from adagrow.engine.progress import announce, epoch_progress
 from adagrow.engine.timing import PhaseTimer
 from adagrow.errors import AdaGrowError, TrainingDiverged
 from adagrow.measure.latency import measure_latency
@@ -74,12 +75,6 @@ def resolve_method(cfg: RunConfig):
     return cfg, factory(cfg.method_config)
 
 
-def _progress(total: int, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, disable=None)
-
-
 def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dict[str, Any]:
     """Train and evaluate one configuration; return its result record (also appended to disk)."""
     cfg, method = resolve_method(cfg)
@@ -96,7 +91,7 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
     timer = PhaseTimer(device)
     wall0 = time.perf_counter()
 
-    with timer.phase("data"):
+    with timer.phase("data"), announce(f"loading {cfg.dataset} from {resolve_data_dir(cfg.data_dir)}", log):
         bundle = load_dataset(cfg.dataset, resolve_data_dir(cfg.data_dir), batch_size=cfg.recipe.batch_size,
                               device=device, seed=cfg.seed, val_size=cfg.val_size,
                               train_subset=cfg.train_subset, test_subset=cfg.test_subset,
@@ -153,7 +148,7 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
     try:
         for epoch in range(state["epoch"], epochs):
             bundle.train.set_epoch(epoch)
-            bar = _progress(steps_per_epoch, f"epoch {epoch + 1}/{epochs}")
+            bar = epoch_progress(epoch, epochs, steps_per_epoch, log=log)  # a bar, or a line every 30 s
             with timer.phase(method.phase(epoch)):
                 train_m, state["step"] = train_one_epoch(
                     model, bundle.train, optimizer, step=state["step"], total_steps=total_steps,

@@ -1,0 +1,117 @@
+"""Training progress: a tqdm bar on a terminal, a plain line every N seconds anywhere else.
+
+A run written to a log file (``nohup``, a batch job, ``nox -s mnist > log``) cannot redraw a bar, and
+tqdm then prints nothing at all: a CPU smoke run used to be silent for minutes.  ``epoch_progress``
+therefore picks a bar when stdout is a terminal and :class:`LineProgress` otherwise, which prints
+epoch, step, mean loss, images per second and the time left, every ``$ADAGROW_PROGRESS_EVERY`` seconds
+(default 30).  Both take the same ``update`` call from the training loop.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+
+from adagrow.errors import AdaGrowError
+
+DEFAULT_EVERY = 30.0  # seconds between two progress lines in a log
+
+
+def progress_every() -> float:
+    """Seconds between progress lines: ``$ADAGROW_PROGRESS_EVERY``, else 30."""
+    raw = os.environ.get("ADAGROW_PROGRESS_EVERY", "").strip()
+    if not raw:
+        return DEFAULT_EVERY
+    try:
+        value = float(raw)
+    except ValueError:
+        raise AdaGrowError(f"$ADAGROW_PROGRESS_EVERY must be a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise AdaGrowError(f"$ADAGROW_PROGRESS_EVERY must be >= 0 seconds, got {raw!r}")
+    return value
+
+
+def epoch_progress(epoch: int, epochs: int, steps: int, *, stream=None, log: Callable[[str], None] = print):
+    """The progress reporter of one training epoch (``epoch`` counts from 0), for ``stream`` (stdout)."""
+    stream = sys.stdout if stream is None else stream
+    desc = f"epoch {epoch + 1}/{epochs}"
+    if _is_terminal(stream):
+        return BarProgress(steps, desc, stream)
+    return LineProgress(desc, steps, every=progress_every(), log=log)
+
+
+@contextmanager
+def announce(what: str, log: Callable[[str], None] = print, slow: float = 5.0) -> Iterator[None]:
+    """Say that ``what`` starts, and when it took more than ``slow`` seconds, how long it took
+    (loading a dataset the first time can take minutes: extraction, decoding, tokenizing)."""
+    log(f"{what} ...")
+    start = time.monotonic()
+    yield
+    took = time.monotonic() - start
+    if took > slow:
+        log(f"{what}: done in {_duration(took)}")
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+class BarProgress:
+    """A tqdm bar that disappears when the epoch ends (the epoch's summary line replaces it)."""
+
+    def __init__(self, steps: int, desc: str, stream):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=steps, desc=desc, leave=False, dynamic_ncols=True, file=stream)
+
+    def update(self, *, step: int, total_steps: int, seen: int, loss_sum: torch.Tensor) -> None:
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class LineProgress:
+    """One line every ``every`` seconds: ``epoch 3/12  step 120/500  loss 0.4123  850 img/s  left: epoch
+    45s, training 25m10s`` ("training" counts the remaining training steps of the run at this epoch's
+    speed; evaluation and growth come on top)."""
+
+    def __init__(self, desc: str, steps: int, *, every: float, log: Callable[[str], None] = print,
+                 clock: Callable[[], float] = time.monotonic):
+        self.desc, self.steps, self.every, self.log, self.clock = desc, steps, every, log, clock
+        self.start = self.last = clock()
+        self.done = 0
+
+    def update(self, *, step: int, total_steps: int, seen: int, loss_sum: torch.Tensor) -> None:
+        """Called after each training step; ``loss_sum`` is only read back (a GPU sync) when a line is due."""
+        self.done += 1
+        now = self.clock()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        elapsed = max(now - self.start, 1e-9)
+        per_step = elapsed / self.done
+        loss = loss_sum.item() / max(seen, 1)
+        self.log(f"  {self.desc}  step {self.done}/{self.steps}  loss {loss:.4f}  {seen / elapsed:,.0f} img/s  "
+                 f"left: epoch {_duration(per_step * (self.steps - self.done))}, "
+                 f"training {_duration(per_step * (total_steps - step))}")
+
+    def close(self) -> None:
+        pass
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
