@@ -1,15 +1,10 @@
-"""The ``adagrow`` command line.
+"""The ``adagrow`` command: one function per sub-command, dispatched by :func:`main`.
 
-    adagrow train    --dataset mnist --method fixed --model resnet18 [--profile smoke]
-    adagrow train    --dataset cifar10 --method adagrow --family resnet --blocks 4
-    adagrow suite    mnist [--profile smoke]          run a suite from suites/ (resumable)
-    adagrow bench    --dataset cifar10 --model resnet18   params / MACs / latency / throughput
-    adagrow datasets [--data-dir DIR]                 present / missing / verified, with instructions
-    adagrow quantize --checkpoint PATH --precision w4a16 --method adagrow
-
-Options of a method's own config (e.g. AdaGrow's ``--width-ratio``) are generated from its frozen
-dataclass, so a new knob is one field, not a parser edit.  Errors the user can fix print one line
-and exit with status 2; anything else is a bug and keeps its traceback.
+``adagrow --help`` lists the commands (``COMMANDS``, one line each); ``adagrow <command> --help`` is
+that command's argparse help.  Options of a method's own config (e.g. AdaGrow's ``--width-ratio``)
+are generated from its frozen dataclass, so a new knob is one field, not a parser edit.  Errors the
+user can fix (:class:`AdaGrowError`) print one line and exit with status 2; anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -278,22 +273,60 @@ def cmd_report(argv: list[str]) -> int:
     return report_main(argv)
 
 
-COMMANDS = {"train": cmd_train, "suite": cmd_suite, "bench": cmd_bench, "datasets": cmd_datasets,
-            "quantize": cmd_quantize, "report": cmd_report}
+COMMANDS = {  # name -> (function, the one line `adagrow --help` shows)
+    "train": (cmd_train, "train one method on one dataset (a fixed model, or AdaGrow growing one)"),
+    "suite": (cmd_suite, "run every entry of a suite (a dataset's table or a thesis ablation); resumable"),
+    "bench": (cmd_bench, "params, MACs, latency and throughput of a model"),
+    "datasets": (cmd_datasets, "which datasets are present, verified or missing, and how to get them"),
+    "quantize": (cmd_quantize, "quantize a trained model (FP16 / INT8 / W4A16) and evaluate it"),
+    "report": (cmd_report, "rebuild the thesis' tables and plots from result records"),
+}
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("adagrow-bench")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: adagrow <command> [options]     (adagrow <command> --help for its options)", "",
+             "commands:"]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "options:", "  -h, --help  show this help", "  --version   show the version", "",
+              "example:  adagrow suite mnist --profile smoke --data-dir ../shared/data"]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(__doc__)
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    if not sys.stdout.isatty() and hasattr(sys.stdout, "reconfigure"):
+        # a log file would otherwise receive progress in 8 KB blocks, minutes late
+        sys.stdout.reconfigure(line_buffering=True)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if argv[0] == "--version":
+        print(f"adagrow {version()}")
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"{usage()}\n\nadagrow: error: unknown command {argv[0]!r} (choose from {', '.join(COMMANDS)})",
+              file=sys.stderr)
+        return 2
     try:
-        return COMMANDS[argv[0]](argv[1:])
+        return COMMANDS[argv[0]][0](argv[1:])
     except AdaGrowError as exc:
         print(f"adagrow: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("adagrow: interrupted; the last checkpoint is kept (re-run with --resume)", file=sys.stderr)
+        again = ("run the same command again: finished entries are skipped and this one continues from its "
+                 "checkpoint") if argv[0] == "suite" else "re-run with --resume"
+        print(f"adagrow: interrupted; the last checkpoint is kept ({again})", file=sys.stderr)
         return 130
 
 

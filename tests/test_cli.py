@@ -41,3 +41,28 @@ def test_user_errors_end_with_one_message(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert rc == 2
     assert message in err and "Traceback" not in err
+
+
+def test_help_lists_every_command_in_one_line_each(capsys):
+    from adagrow.cli import COMMANDS
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("train", "suite", "bench", "datasets", "quantize", "report"):
+        assert sum(line.strip().startswith(name + " ") for line in out.splitlines()) == 1, name
+    assert set(COMMANDS) == {"train", "suite", "bench", "datasets", "quantize", "report"}
+    assert "``" not in out and ":class:" not in out  # no reST, no developer prose
+    assert main([]) == 0 and capsys.readouterr().out == out
+
+
+def test_unknown_command_is_named_and_exits_2(capsys):
+    assert main(["foo"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown command 'foo'" in err and "report" in err
+
+
+def test_version_comes_from_the_installed_distribution(capsys):
+    from importlib.metadata import version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"adagrow {version('adagrow-bench')}"
