@@ -34,13 +34,17 @@ _loaded = False
 
 
 def load_builtin_methods() -> Registry[MethodEntry]:
-    """Import the modules that register the built-in methods (once)."""
+    """Import the modules that register the built-in methods (once), then every module named in the
+    ``adagrow.methods`` entry-point group: the competitors in ``baselines/`` register themselves that
+    way, so the core never imports them and a third-party package can add a method the same way."""
     global _loaded
     if not _loaded:
         _loaded = True
         import adagrow.engine.fixed  # noqa: F401  fixed-size references
-        try:
-            import adagrow.grow.method  # noqa: F401  AdaGrow (CNN + Transformer)
-        except ImportError:  # pragma: no cover - during bring-up
-            pass
+        import adagrow.grow.method  # noqa: F401  AdaGrow (CNN + Transformer)
+
+        from importlib.metadata import entry_points
+
+        for ep in sorted(entry_points(group="adagrow.methods"), key=lambda e: e.name):
+            ep.load()  # importing the module registers its methods in METHODS
     return METHODS
