@@ -43,7 +43,7 @@ def load_dataset(name: str, data_dir: Path, **kw: Any) -> DataBundle:
 
 
 def dataset_status(data_dir: Path) -> list[dict[str, Any]]:
-    """Status rows for ``adagrow datasets`` (see :mod:`adagrow.data.status`)."""
-    from adagrow.data.status import dataset_status as status
+    """Status rows for ``adagrow datasets`` (see :mod:`adagrow.data.validation`)."""
+    from adagrow.data.validation import dataset_status as status
 
     return status(Path(data_dir))

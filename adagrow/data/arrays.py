@@ -27,14 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adagrow.data.checksums import (
-    check_md5s,
-    extract_once,
-    is_writable,
-    md5_file,
-    torchvision_md5s,
-)
 from adagrow.data.registry import DatasetSpec
+from adagrow.data.staging import extract_once, is_writable
+from adagrow.data.validation import diagnose, md5_file, torchvision_md5s
 from adagrow.errors import DatasetError
 
 # What torchvision's parsers raise on truncated or malformed files.
@@ -116,7 +111,7 @@ def _mnist(spec: DatasetSpec, data_dir: Path, cache_dir: Path, download: bool):
         train = MNIST(str(root), train=True, download=fetch)
         test = MNIST(str(root), train=False)
     except _READ_ERRORS as e:
-        raise _diagnose(spec, data_dir, root, fetch, e) from e
+        raise diagnose(spec, data_dir, root, fetch, e) from e
 
     def to_split(ds: Any) -> ArraySplit:
         # Zero-pad 28x28 -> 32x32 (see the registry): the border is background, like the digit's.
@@ -166,7 +161,7 @@ def _cifar(spec: DatasetSpec, data_dir: Path, cache_dir: Path, download: bool):
         train = cls(str(root), train=True, download=fetch)
         test = cls(str(root), train=False)
     except _READ_ERRORS as e:
-        raise _diagnose(spec, data_dir, root, fetch, e) from e
+        raise diagnose(spec, data_dir, root, fetch, e) from e
 
     def to_split(ds: Any) -> ArraySplit:
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
@@ -188,34 +183,12 @@ def _svhn(spec: DatasetSpec, data_dir: Path, cache_dir: Path, download: bool):
         train = SVHN(str(root), split="train", download=fetch)
         test = SVHN(str(root), split="test", download=fetch)
     except _READ_ERRORS as e:
-        raise _diagnose(spec, data_dir, root.parent, fetch, e) from e
+        raise diagnose(spec, data_dir, root.parent, fetch, e) from e
 
     def to_split(ds: Any) -> ArraySplit:
         return ArraySplit(torch.from_numpy(ds.data).contiguous(), torch.from_numpy(ds.labels).to(torch.int64))
 
     return to_split(train), to_split(test)
-
-
-def _diagnose(
-    spec: DatasetSpec, data_dir: Path, root: Path, fetched: bool, error: Exception
-) -> DatasetError:
-    """Turn a torchvision failure into one message naming the bad file."""
-    if fetched:
-        return DatasetError(
-            f"dataset {spec.name!r}: the download into {root} failed ({error}). Check the connection, or get "
-            f"the files by hand: expected {spec.expected_files()} under {data_dir.resolve()}. {spec.howto}"
-        )
-    if spec.name == "mnist":  # the unpacked idx files have no known md5: blame the folder
-        return spec.corrupt(data_dir / "MNIST" / "raw", f"torchvision could not read it: {error}")
-    missing, corrupt = check_md5s(root, torchvision_md5s(spec.name))
-    if corrupt:
-        return spec.corrupt(root / corrupt[0], "md5 differs from torchvision's")
-    if missing:
-        return DatasetError(
-            f"dataset {spec.name!r} is incomplete: {', '.join(missing)} missing under {root}. "
-            f"{spec.how_to_get}"
-        )
-    return spec.corrupt(root, f"torchvision could not read it: {error}")
 
 
 def _fingerprint(samples: Any) -> dict[str, Any]:

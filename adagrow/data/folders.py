@@ -30,8 +30,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.datasets import ImageFolder
 
-from adagrow.data.checksums import is_writable
 from adagrow.data.registry import DatasetSpec
+from adagrow.data.staging import is_writable
 from adagrow.errors import DatasetError
 
 MINI_TEST_EVERY = 5  # every 5th image of a class (600 -> 480 train / 120 test)

@@ -1,11 +1,11 @@
-"""dataset_status: verified / present / missing / corrupt per dataset, as `adagrow datasets` shows."""
+"""Dataset validation (adagrow/data/validation.py): verified / present / missing / corrupt per dataset, as `adagrow datasets` shows."""
 
 from __future__ import annotations
 
 import pytest
 
 from adagrow.data import dataset_status, synthetic
-from adagrow.data.checksums import md5_file
+from adagrow.data.validation import md5_file
 
 
 def _status(data_dir):
@@ -52,14 +52,14 @@ def test_verified_against_patched_md5s_then_corrupt_after_damage(monkeypatch, tm
 
 
 def test_sst2_md5s(monkeypatch, tmp_path):
-    from adagrow.data import checksums
+    from adagrow.data import validation
 
     (tmp_path / "sst2").mkdir()
     for name in ("train.tsv", "dev.tsv"):
         (tmp_path / "sst2" / name).write_text("sentence\tlabel\nok\t1\n")
     digest = md5_file(tmp_path / "sst2" / "dev.tsv")
     assert _status(tmp_path)["sst2"]["status"] == "corrupt"
-    monkeypatch.setattr(checksums, "SST2_MD5", {"sst2/train.tsv": digest, "sst2/dev.tsv": digest})
+    monkeypatch.setattr(validation, "SST2_MD5", {"sst2/train.tsv": digest, "sst2/dev.tsv": digest})
     assert _status(tmp_path)["sst2"]["status"] == "verified"
 
 
