@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import typing
 from pathlib import Path
@@ -34,9 +35,12 @@ def _parse_value(text: str, annotation) -> object:
     for kind, conv in (("int", int), ("float", float)):
         if ann.startswith(kind) or ann == f"<class '{kind}'>":
             try:
-                return conv(text)
+                value = conv(text)
             except ValueError:
                 raise AdaGrowError(f"expected a number, got {text!r}") from None
+            if not math.isfinite(value):
+                raise AdaGrowError(f"expected a finite number, got {text!r}")
+            return value
     if "tuple" in ann:
         return tuple(_parse_value(t, ann.split("[", 1)[1].split(",")[0].strip(" ]")) for t in text.split(","))
     return text
@@ -58,6 +62,8 @@ def dataclass_from_args(cls, args: argparse.Namespace, extra: dict | None = None
     kwargs = dict(extra or {})
     for f in dataclasses.fields(cls):
         raw = getattr(args, f"mc_{f.name}", None)
+        if raw is not None and not raw.strip():
+            raise AdaGrowError(f"--{f.name.replace('_', '-')} was given an empty value; leave the option out for its default")
         if raw is not None:
             try:
                 kwargs[f.name] = _parse_value(raw, hints.get(f.name, f.type))
@@ -105,6 +111,7 @@ def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # n
         train_subset=args.train_subset, data_dir=args.data_dir, download=args.download and not args.no_download,
         output_dir=args.output, suite=args.suite, device=args.device, amp=not args.no_amp, compile=args.compile,
         deterministic=args.deterministic, threads=args.threads, wandb=args.wandb, resume=args.resume,
+        tag=args.tag, keep_checkpoint=args.keep_checkpoint,
     )
 
 
@@ -117,19 +124,28 @@ def cmd_train(argv: list[str]) -> int:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--method", default="fixed")
     pre.add_argument("--family")
+    pre.add_argument("--model")
     known, _ = pre.parse_known_args(argv)
-    entry = methods.get(known.method)
-    config_cls, _ = entry.resolve(known.family)
+    # The run's model picks the method's options (--model vit: Transformer AdaGrow) and is its family.
+    if known.family and known.model and known.family != known.model:
+        raise AdaGrowError(f"--model {known.model} and --family {known.family} disagree; give one of them")
+    family = known.model or known.family
+    config_cls, _ = methods.get(known.method).resolve(family)
+    has_family = "family" in {f.name for f in dataclasses.fields(config_cls)}
 
     p = argparse.ArgumentParser(prog="adagrow train", description="train one method on one dataset")
     p.add_argument("--dataset", required=True, choices=DATASETS.names())
     p.add_argument("--method", default="fixed", choices=methods.names())
     p.add_argument("--model", help="fixed: reference model name (resnet18, vgg16, vit_small, ...)")
     _common_run_options(p)
+    p.add_argument("--tag", help="a label of yours in the run's name (default: the model's name)")
+    p.add_argument("--keep-checkpoint", action="store_true",
+                   help="keep the resume checkpoint last.pt after the run has finished (default: only deploy.pt)")
     add_dataclass_options(p, config_cls, title=f"options of --method {known.method}")
     args = p.parse_args(argv)
     args.family = getattr(args, "mc_family", None)
-    cfg = build_run_config(args, dataclass_from_args(config_cls, args))
+    extra = {"family": family} if family and has_family else {}
+    cfg = build_run_config(args, dataclass_from_args(config_cls, args, extra))
     run(cfg)
     return 0
 

@@ -9,9 +9,14 @@ live in ``suites/``; this module only holds the building blocks.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from adagrow.errors import AdaGrowError
 from adagrow.registry import Registry
 
 
@@ -121,6 +126,19 @@ PROFILES.register(
 )
 
 
+# Fields that do not change what a run computes, left out of its identity (``RunConfig.identity``):
+# where files live (output_dir, data_dir), whether a missing dataset may be fetched (download), how a
+# run is continued (resume) or cleaned up (keep_checkpoint), logging (wandb) and loader processes
+# (num_workers: batches are seeded by (seed, epoch), not by worker).  device and threads stay in: they
+# change the numerics and every timing in the record.  A preempted run resumed elsewhere keeps its
+# identity when it asked for ``--device auto``, which is the string the identity holds.
+NOT_IDENTITY = frozenset({"output_dir", "data_dir", "download", "resume", "keep_checkpoint", "wandb", "num_workers"})
+WANDB_MODES = ("off", "offline", "online")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=,@-]{0,99}")  # a suite or tag: part of file names
+_NAME_CHARS = "letters, digits and . _ - + = , @"
+_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one run."""
@@ -150,17 +168,65 @@ class RunConfig:
     latency_repeats: int = 200
     wandb: str = "off"  # "off" | "offline" | "online"
     resume: bool = False
-    tag: str | None = None  # distinguishes runs of one suite that differ only in method options
+    tag: str | None = None  # a label of the user's in the run's name (suites: the entry's name)
+    # Keep the resume checkpoint (last.pt, the size of model + optimizer) once the run has finished;
+    # by default only deploy.pt and record.json stay, so a suite of hundreds of runs fits on a disk.
+    keep_checkpoint: bool = False
 
     @property
     def total_epochs(self) -> int:
         return self.epochs if self.epochs is not None else self.recipe.epochs
 
     @property
-    def run_name(self) -> str:
-        """A stable name: the same config resumes the same run directory."""
+    def run_stem(self) -> str:
+        """The readable part of the run's name."""
         label = self.tag or self.model or "default"
         return f"{self.suite}-{self.dataset}-{self.method}-{label}-{self.recipe.name}-{self.profile}-s{self.seed}"
+
+    @property
+    def run_name(self) -> str:
+        """The run's identity as a directory name: the readable stem, then a hash of the resolved
+        config, so that runs differing in any setting that matters (e.g. one method option) never
+        share a directory, and the same config always finds (and resumes) the same one."""
+        return f"{self.run_stem}-{identity_hash(self.identity())}"
+
+    def identity(self) -> dict[str, Any]:
+        """The resolved settings that determine the result (all but ``NOT_IDENTITY``), as JSON values."""
+        return identity_of(self.resolved().to_dict())
+
+    def resolved(self) -> RunConfig:
+        """What actually runs: the method's default options filled in (the options dataclass the
+        model needs: Transformer AdaGrow for ``vit`` / ``bert``) and the profile applied.  Idempotent."""
+        from adagrow.methods import load_builtin_methods  # here: building a config needs no methods
+
+        config_cls, _ = load_builtin_methods().get(self.method).resolve(self.model)
+        mcfg = config_cls() if self.method_config is None else self.method_config
+        if not isinstance(mcfg, config_cls):
+            raise AdaGrowError(f"--method {self.method} --model {self.model} takes the options of {config_cls.__name__}, "
+                               f"not of {type(mcfg).__name__}")
+        return dataclasses.replace(self, method_config=mcfg).with_profile()
+
+    def validate(self) -> None:
+        """Reject, in one message, settings that would crash a run or record a meaningless one
+        (no epoch, no data, a non-finite learning rate...), before any work is done."""
+        r = self.recipe
+        problems = [
+            *_below(1, epochs=self.total_epochs, train_subset=self.train_subset, test_subset=self.test_subset,
+                    batch_size=r.batch_size, threads=self.threads, latency_repeats=self.latency_repeats),
+            *_below(0, num_workers=self.num_workers, weight_decay=r.weight_decay, momentum=r.momentum,
+                    min_lr=r.min_lr, warmup_epochs=r.warmup_epochs, label_smoothing=r.label_smoothing),
+            *_below(0, strict=True, lr=r.lr, val_size=self.val_size, grad_clip=r.grad_clip),
+        ]
+        checks = [
+            (0 <= self.seed < 2**32, f"seed must be in [0, 2**32) (got {self.seed})"),
+            (self.wandb in WANDB_MODES, f"wandb must be one of {', '.join(WANDB_MODES)} (got {self.wandb!r})"),
+            (_DEVICE.fullmatch(self.device), f"device must be auto, cpu, cuda or cuda:N (got {self.device!r})"),
+            (_NAME.fullmatch(self.suite), f"suite {self.suite!r} is not a usable file name ({_NAME_CHARS})"),
+            (self.tag is None or _NAME.fullmatch(self.tag), f"tag {self.tag!r} is not a usable file name ({_NAME_CHARS})"),
+        ]
+        problems += [message for ok, message in checks if not ok]
+        if problems:
+            raise AdaGrowError("invalid run configuration: " + "; ".join(problems))
 
     def with_profile(self) -> RunConfig:
         """Apply the named profile's overrides where the user did not set them explicitly."""
@@ -198,3 +264,20 @@ class RunConfig:
             d["method_config"] = dataclasses.asdict(self.method_config)
         d["total_epochs"] = self.total_epochs
         return d
+
+
+def identity_of(config: dict[str, Any]) -> dict[str, Any]:
+    """The identity part of a config dict (``RunConfig.to_dict()``, e.g. one saved in a checkpoint),
+    normalised to JSON values so that a saved and a live config compare equal."""
+    return json.loads(json.dumps({k: v for k, v in config.items() if k not in NOT_IDENTITY}, default=str))
+
+
+def identity_hash(identity: dict[str, Any]) -> str:
+    """8 hex digits naming an identity (a clash is caught: each run directory records its identity)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _below(low: float, *, strict: bool = False, **values: float | None) -> list[str]:
+    """A message for each value (None: not set) that is not a finite number >= ``low`` (> if strict)."""
+    return [f"{name} must be {'above' if strict else 'at least'} {low} (got {v})" for name, v in values.items()
+            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and (v > low if strict else v >= low))]

@@ -7,24 +7,37 @@ Flow of ``run(cfg)``:
 3. per epoch: train, validate, let the method change the model (grow / prune / stop growing), carry
    the optimizer state across the change, checkpoint atomically;
 4. test, build the deploy model (fused / pruned), measure params / MACs / latency, save it, and
-   append one result record to ``<output>/<suite>.jsonl``.
+   write the result record to ``<run dir>/record.json`` and one line of ``<output>/<suite>.jsonl``.
+
+A run's directory is ``<output>/runs/<run_name>``, named by its resolved config (``RunConfig.run_name``
+ends in a hash of it), so runs that differ in any option never share files; ``config.json`` in it
+says which config owns it.  Before any work the config is validated and the output location is
+created and test-written.  A finished run is never run (or recorded) twice: running it again returns
+its record.  Its resume checkpoint is deleted once the record is written, unless ``keep_checkpoint``.
 
 A NaN or infinite loss ends the run with a record marked ``failed`` (earlier records untouched).
+SIGTERM (how clusters preempt jobs) ends it like Ctrl-C: the last checkpoint is kept.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import glob
+import json
 import os
 import random
+import re
+import signal
+import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from adagrow.config import RunConfig
+from adagrow.config import RunConfig, identity_of
 from adagrow.data import DATASETS, load_dataset, resolve_data_dir
 from adagrow.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from adagrow.engine.loop import evaluate, train_one_epoch
@@ -37,7 +50,7 @@ from adagrow.measure.latency import measure_latency
 from adagrow.measure.profile import count_params, profile
 from adagrow.methods import load_builtin_methods
 from adagrow.records.env import device_name, git_commit, versions
-from adagrow.records.store import append_record
+from adagrow.records.store import append_record, atomic_write_text, read_records, to_json
 from adagrow.records.wandb_log import WandbLogger
 
 
@@ -45,12 +58,21 @@ class Interrupted(Exception):
     """Raised by ``run(..., interrupt_after=k)`` after epoch k's checkpoint (tests of resume)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a run: an interrupt like Ctrl-C, so the last checkpoint is kept and said so."""
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise AdaGrowError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AdaGrowError(f"--device {name} was asked for but CUDA is not available here")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise AdaGrowError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 
@@ -67,25 +89,37 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def resolve_method(cfg: RunConfig):
-    """The run's config with the method's defaults filled in and the profile applied, and its method."""
-    config_cls, factory = load_builtin_methods().get(cfg.method).resolve(cfg.model)
-    if cfg.method_config is None:
-        cfg = dataclasses.replace(cfg, method_config=config_cls())
-    cfg = cfg.with_profile()
+    """The run's config as it runs (method defaults filled in, profile applied), validated, and its method."""
+    cfg = cfg.resolved()
+    cfg.validate()
+    _, factory = load_builtin_methods().get(cfg.method).resolve(cfg.model)
     return cfg, factory(cfg.method_config)
 
 
 def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dict[str, Any]:
-    """Train and evaluate one configuration; return its result record (also appended to disk)."""
+    """Train and evaluate one configuration; return its result record (also written to disk).
+
+    Everything the user can get wrong (options, device, output location, resuming another config)
+    is checked before the data is loaded.  A configuration that already finished is not run again:
+    its record is returned."""
     cfg, method = resolve_method(cfg)
+    device = resolve_device(cfg.device)
+    run_dir = prepare_run_dir(cfg)
+    done = finished_record(cfg, run_dir, log)
+    if done is not None:
+        return done
+    with _sigterm_as_interrupt():
+        return _train_and_record(cfg, method, device, run_dir, interrupt_after=interrupt_after, log=log)
+
+
+def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Path, *, interrupt_after: int | None,
+                      log) -> dict[str, Any]:
     seed_everything(cfg.seed, cfg.deterministic)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
     spec = DATASETS.get(cfg.dataset)
 
     out_dir = Path(cfg.output_dir)
-    run_dir = out_dir / "runs" / cfg.run_name
     ckpt_path = run_dir / "last.pt"
     results_path = out_dir / f"{cfg.suite}.jsonl"
     timer = PhaseTimer(device)
@@ -111,16 +145,20 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
                      train_batches=train_batches, data_meta=dict(bundle.meta))
 
     # ---- start or resume -------------------------------------------------------------------
-    state = {"epoch": 0, "step": 0, "history": [], "events": []}
+    # wall_seconds: wall time of the earlier segments of an interrupted run (up to their last checkpoint)
+    state = {"epoch": 0, "step": 0, "history": [], "events": [], "wall_seconds": 0.0, "segments": 0}
     ckpt = None
     if cfg.resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
+        _check_same_run(identity_of(ckpt["config"]), cfg.identity(), ckpt_path)
         method.load_state_dict(ckpt["method"])
-        state = ckpt["state"]
+        state = {"wall_seconds": 0.0, "segments": 1, **ckpt["state"]}  # older checkpoints lack the two
         timer.load_state_dict(ckpt["timer"])
         log(f"resuming {cfg.run_name} after epoch {state['epoch']}")
     elif ckpt_path.exists():
         log(f"note: {ckpt_path} exists; starting afresh (pass --resume to continue it)")
+    state["segments"] += 1
+    wall_before = state["wall_seconds"]
 
     model = method.build_model(ctx).to(device)
     if channels_last:
@@ -132,7 +170,8 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
         optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
 
-    wandb = WandbLogger(cfg.wandb, name=cfg.run_name, group=f"{cfg.suite}/{cfg.dataset}", job_type=cfg.method,
+    wandb = WandbLogger(cfg.wandb, directory=out_dir, name=cfg.run_name, group=f"{cfg.suite}/{cfg.dataset}",
+                        job_type=cfg.method,
                         config=cfg.to_dict(), tags=[cfg.dataset, cfg.method, str(cfg.model), cfg.profile],
                         resume_id=state.get("wandb_id"))
     state["wandb_id"] = wandb.run_id or state.get("wandb_id")
@@ -140,7 +179,7 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
         "method": cfg.method, "dataset": cfg.dataset, "model": cfg.model, "recipe": cfg.recipe.name,
         "seed": cfg.seed, "profile": cfg.profile, "suite": cfg.suite, "device": device_name(device),
         "versions": versions(), "git_commit": git_commit(), "config": cfg.to_dict(),
-        "tag": cfg.tag, "data": dict(bundle.meta), "run_dir": str(run_dir),
+        "tag": cfg.tag, "data": dict(bundle.meta), "run_dir": str(run_dir), "run_name": cfg.run_name,
     }
     log(f"{cfg.run_name}: {count_params(model):,} params at start, {epochs} epochs × {steps_per_epoch} steps on "
         f"{device_name(device)}")
@@ -169,8 +208,14 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
                 method.after_optimizer_transfer(optimizer)
                 with timer.phase("eval"):
                     after = evaluate(model, bundle.val, amp=cfg.amp, channels_last=channels_last)
+                raw_acc = after["acc"]
+                with timer.phase("grow"):
+                    recalibrated = method.recalibrate(ctx, model)
+                if recalibrated:
+                    with timer.phase("eval"):
+                        after = evaluate(model, bundle.val, amp=cfg.amp, channels_last=channels_last)
                 event = {"epoch": epoch + 1, "val_acc_before": val_m["acc"], **change.event,
-                         "val_acc_after": after["acc"], "params_after": count_params(model)}
+                         "val_acc_after_raw": raw_acc, "val_acc_after": after["acc"], "params_after": count_params(model)}
                 state["events"].append(event)
                 log(f"  growth at epoch {epoch + 1}: {event.get('kind')} {event.get('where', '')} "
                     f"params {event.get('params_before', '?')} -> {event['params_after']}")
@@ -181,6 +226,7 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
             wandb.log(metrics, step=epoch + 1)
             log(f"epoch {epoch + 1:>3}/{epochs}  loss {train_m['loss']:.4f}  train {train_m['acc']:.2f}%  "
                 f"val {val_m['acc']:.2f}%  params {metrics['params']:,}")
+            state["wall_seconds"] = wall_before + time.perf_counter() - wall0
             save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                         "method": method.state_dict(), "state": state, "rng": rng_state(),
                                         "timer": timer.state_dict(), "config": cfg.to_dict()})
@@ -189,8 +235,8 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
     except TrainingDiverged as exc:
         record = {**base_record, "status": "failed", "error": str(exc), "val_acc": None, "test_acc": None,
                   "history": state["history"], "gpu_seconds": dict(timer.seconds),
-                  "wall_seconds": time.perf_counter() - wall0}
-        append_record(results_path, record)
+                  "wall_seconds": wall_before + time.perf_counter() - wall0, "segments": state["segments"]}
+        _save_record(record, run_dir, results_path, log)
         wandb.finish({"status": "failed"})
         raise
 
@@ -212,16 +258,155 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
         "test_acc": test_m["acc"], "test_loss": test_m["loss"],
         "params": prof["params"], "macs": prof["macs"], "params_unfused": count_params(model),
         "latency_ms": {latency["device"]: latency},
-        "gpu_seconds": dict(timer.seconds), "time_unit": timer.unit, "wall_seconds": time.perf_counter() - wall0,
+        "gpu_seconds": dict(timer.seconds), "time_unit": timer.unit,
+        "wall_seconds": wall_before + time.perf_counter() - wall0, "segments": state["segments"],
         "epochs": epochs, "history": state["history"], "growth_events": state["events"],
         "deploy_model": str(deploy_path),
     }
     save_checkpoint(deploy_path, {"model": deploy.cpu(), "dataset": cfg.dataset, "input_size": tuple(bundle.input_size),
                                   "num_classes": bundle.num_classes, "data_meta": dict(bundle.meta), "record": record})
-    append_record(results_path, record)
+    _save_record(record, run_dir, results_path, log)
+    if not cfg.keep_checkpoint:
+        ckpt_path.unlink(missing_ok=True)  # finished: running it again returns its record, never resumes
     wandb.finish({k: v for k, v in record.items() if k in ("test_acc", "val_acc", "params", "macs", "arch")})
     log(summary_line(record))
     return record
+
+
+# ---- the run directory: identity, output checks, records ---------------------------------------
+def prepare_run_dir(cfg: RunConfig) -> Path:
+    """Create the run's directory and prove the output location writable before any work, and claim
+    the directory for this config: its ``config.json`` names the identity of the config that owns it,
+    and a directory owned by another config is never written into."""
+    out_dir = Path(cfg.output_dir)
+    run_dir = out_dir / "runs" / cfg.run_name
+    identity = cfg.identity()
+    if cfg.resume and not (run_dir / "last.pt").exists() and not (run_dir / "record.json").exists():
+        _refuse_to_resume_another(cfg, run_dir, identity)
+    owner = run_dir / "config.json"
+    results = out_dir / f"{cfg.suite}.jsonl"
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):  # the suite's results file is written here
+            pass
+        if results.exists() and (results.is_dir() or not os.access(results, os.W_OK)):
+            raise AdaGrowError(f"the results file {results} is not a writable file")
+        if owner.exists():
+            _check_same_run(_read_json(owner).get("identity"), identity, run_dir)
+        atomic_write_text(owner, to_json({"run_name": cfg.run_name, "identity": identity}, indent=1))
+    except OSError as exc:
+        raise AdaGrowError(f"--output {out_dir} cannot be written: {exc.strerror or exc}"
+                           f"{f' ({exc.filename})' if exc.filename else ''}") from None
+    return run_dir
+
+
+def _refuse_to_resume_another(cfg: RunConfig, run_dir: Path, identity: dict[str, Any]) -> None:
+    """``--resume`` with no checkpoint of this config: if an unfinished run of the same name but other
+    options exists, say so instead of silently starting (or, as before, continuing) a different run."""
+    for other in sorted(run_dir.parent.glob(glob.escape(cfg.run_stem) + "-*")):
+        if re.fullmatch(r"[0-9a-f]{8}", other.name[len(cfg.run_stem) + 1:]) and (other / "last.pt").exists():
+            there = _read_json(other / "config.json").get("identity") if (other / "config.json").exists() else None
+            raise AdaGrowError(
+                f"--resume: nothing of this configuration to resume, and {other} is an unfinished run with other "
+                f"options ({_difference(there, identity)}), which these options do not continue; re-run with its "
+                "options to continue it, or start this one without --resume (or delete the other)")
+
+
+def _check_same_run(saved: dict[str, Any] | None, identity: dict[str, Any], where: Path) -> None:
+    if saved != identity:
+        raise AdaGrowError(f"{where} belongs to a different configuration ({_difference(saved, identity)}); "
+                           "it is left untouched: give this run another --tag or --output, or delete it")
+
+
+def _difference(there: dict[str, Any] | None, here: dict[str, Any]) -> str:
+    """The settings two identities differ in, e.g. ``method_config.width_ratio: 0.7 there, 0.5 here``."""
+    if there is None:
+        return "its configuration is not recorded"
+    a, b = _flatten(there), _flatten(here)
+    diffs = [f"{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return ", ".join(diffs[:4]) + (f" and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AdaGrowError(f"{path} is unreadable ({exc}); delete {path.parent} to run it afresh") from None
+
+
+def finished_record(cfg: RunConfig, run_dir: Path, log=print) -> dict[str, Any] | None:
+    """The record of this config's finished run, or None: a finished run is never run or recorded
+    twice.  If its record never reached the suite's file (the process died in between), it is added."""
+    path = run_dir / "record.json"
+    if not path.exists():
+        return None
+    record = _read_json(path)
+    if record.get("status") != "ok":
+        return None
+    results = Path(cfg.output_dir) / f"{cfg.suite}.jsonl"
+    if not any(r.get("run_name") == cfg.run_name and r.get("status") == "ok"
+               for r in (read_records(results) if results.exists() else [])):
+        _append(record, results, log, saved_in=path)
+    log(f"{cfg.run_name} has already finished (test {record.get('test_acc')}%): its record is returned, the run "
+        f"is not repeated (delete {run_dir} to run it afresh)")
+    return record
+
+
+def _save_record(record: dict[str, Any], run_dir: Path, results_path: Path, log) -> None:
+    """Put a record on disk so that it cannot be lost: ``record.json`` in the run directory first,
+    then one line of the suite's file (``_append``)."""
+    record_json = run_dir / "record.json"
+    try:
+        atomic_write_text(record_json, to_json(record, indent=1))
+    except OSError as exc:
+        log(f"warning: could not write {record_json} ({exc.strerror or exc})")
+        record_json = None
+    _append(record, results_path, log, saved_in=record_json)
+
+
+def _append(record: dict[str, Any], results_path: Path, log, *, saved_in: Path | None) -> None:
+    """Append the record to the suite's file, where suites and reports look, else to
+    ``<suite>.recovered.jsonl`` beside it (reports read every ``*.jsonl``); one line says where it went
+    when that is not the suite's file.  Written nowhere at all, the record is in the error message."""
+    errors = []
+    for path in (results_path, results_path.with_suffix(".recovered.jsonl")):
+        try:
+            append_record(path, record)
+        except OSError as exc:
+            errors.append(f"{path}: {exc.strerror or exc}")
+            continue
+        if errors:
+            log(f"warning: the record could not be appended to {results_path} ({errors[0]}); it was written to {path}")
+        return
+    if saved_in is None:
+        raise AdaGrowError(f"the record could not be written anywhere ({'; '.join(errors)}); here it is: {to_json(record)}")
+    log(f"warning: the record could not be appended to {results_path} ({'; '.join(errors)}); it is in {saved_in}")
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (how clusters preempt a job) would end the process silently, mid-epoch; raise
+    :class:`Terminated` instead, which ends the run like Ctrl-C.  The old handler is restored after.
+    (Signal handlers can only be set in the main thread; elsewhere nothing changes.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum, frame):
+        raise Terminated("terminated (SIGTERM)")
+
+    old = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _apply_change(change: ModelChange, optimizer, cfg: RunConfig, device, channels_last: bool):

@@ -1,17 +1,19 @@
 """Weights & Biases logging that can never fail a run.
 
-Off by default.  ``offline`` writes runs under ``wandb/`` for a later ``wandb sync``; ``online``
-needs a login.  W&B missing, misconfigured or unreachable only prints one warning.  Runs are
-organised as group = ``<suite>/<dataset>``, job type = method, the resolved config attached.
+Off by default.  ``offline`` writes runs under ``<output>/wandb/`` (never into the current directory)
+for a later ``wandb sync``; ``online`` needs a login.  W&B missing, misconfigured or unreachable only
+prints one warning.  Runs are organised as group = ``<suite>/<dataset>``, job type = method, the
+resolved config attached.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
 class WandbLogger:
-    def __init__(self, mode: str, *, name: str, group: str, job_type: str, config: dict[str, Any],
+    def __init__(self, mode: str, *, directory: Path, name: str, group: str, job_type: str, config: dict[str, Any],
                  tags: list[str], resume_id: str | None = None):
         self.run = None
         if mode == "off":
@@ -19,7 +21,7 @@ class WandbLogger:
         try:
             import wandb
 
-            self.run = wandb.init(mode=mode, project="adagrow-bench", name=name, group=group,
+            self.run = wandb.init(mode=mode, dir=str(directory), project="adagrow-bench", name=name, group=group,
                                   job_type=job_type, config=config, tags=tags, id=resume_id,
                                   resume="allow" if resume_id else None, reinit="finish_previous")
         except Exception as exc:  # noqa: BLE001 - logging must never end a run
