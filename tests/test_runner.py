@@ -273,6 +273,12 @@ def test_invalid_settings_fail_before_any_work(tmp_path, change, message):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("name", ["tpu7", "cuda:x", "cuda:99"])
+def test_an_unknown_device_is_one_message(name):  # adagrow bench / quantize resolve it without a RunConfig
+    with pytest.raises(AdaGrowError, match="--device"):
+        runner.resolve_device(name)
+
+
 def test_an_unusable_output_location_fails_before_any_work(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(AdaGrowError, match="--output .* cannot be written"):
