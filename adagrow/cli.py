@@ -88,6 +88,7 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--min-lr", type=float, help="where the cosine of the learning rate ends (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int)
@@ -104,7 +105,8 @@ def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # n
     from adagrow.config import RunConfig, resolve_recipe
 
     model = args.model or getattr(args, "family", None)
-    recipe = resolve_recipe(args.method, model, args.recipe, batch_size=args.batch_size, lr=args.lr)
+    recipe = resolve_recipe(args.method, model, args.recipe, batch_size=args.batch_size, lr=args.lr, min_lr=args.min_lr,
+                            method_config=method_config)
     return RunConfig(
         dataset=args.dataset, method=args.method, model=model, recipe=recipe,
         method_config=method_config, seed=args.seed, profile=args.profile, epochs=args.epochs,

@@ -51,7 +51,8 @@ def run_config_for(entry: Entry, args: argparse.Namespace, suite: str):
     if "family" in fields and entry.model:
         opts.setdefault("family", entry.model)
     mcfg = config_cls(**opts)
-    recipe = resolve_recipe(entry.method, entry.model, args.recipe or entry.recipe, batch_size=args.batch_size, lr=args.lr)
+    recipe = resolve_recipe(entry.method, entry.model, args.recipe or entry.recipe, batch_size=args.batch_size, lr=args.lr,
+                            min_lr=args.min_lr, method_config=mcfg)
     return RunConfig(
         dataset=entry.dataset, method=entry.method, model=entry.model, tag=entry.name, recipe=recipe, method_config=mcfg,
         seed=args.seed, profile=args.profile, epochs=args.epochs or entry.epochs, train_subset=args.train_subset,

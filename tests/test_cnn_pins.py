@@ -79,7 +79,7 @@ def test_fused_5x5_branches_count_as_5x5():
     unit = model.blocks[0][0].unit
     from adagrow.models.reparam import BranchSpec
 
-    unit.add_branch(BranchSpec("conv", 5, 5))
+    unit.add_branch(BranchSpec("conv", 5, 3))  # fuses into a 5×5 kernel
     fused = fuse_model(model)
     assert fused.blocks[0][0].unit.weight.shape[-2:] == (5, 5)
     assert thesis_params(model) - base == 64 * 64 * (25 - 9)

@@ -140,8 +140,6 @@ def test_branch_policies():
     ("zeros", lambda ps: all(torch.count_nonzero(p) == 0 for p in ps)),
     ("gaussian", lambda ps: abs(torch.cat([p.flatten() for p in ps]).std().item() - 0.1) < 0.01),
     ("uniform", lambda ps: all(p.abs().max() <= 0.1 for p in ps)),
-    ("gaussian-global", lambda ps: all(torch.isfinite(p).all() for p in ps)),
-    ("gaussian-local", lambda ps: all(torch.isfinite(p).all() for p in ps)),
 ])
 def test_init_schemes(scheme, check):
     model = GrowableCNN("vgg", "1-0-0", policy=GrowthPolicy(init=scheme, init_scale=0.1))
@@ -151,12 +149,75 @@ def test_init_schemes(scheme, check):
     assert new and check(new)
 
 
-def test_gaussian_local_fits_the_neighbour():
-    model = GrowableCNN("vgg", "1-0-0", policy=GrowthPolicy(init="gaussian-local"))
-    model.blocks[0][0].unit.conv.weight.data.normal_(2.0, 0.01)
+def _distinct_statistics(model) -> None:
+    """Give the first layer of block 1 (the neighbour of a layer inserted after it) statistics unlike
+    every other tensor's, so a fit to the neighbour and a fit to all weights tell apart."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            local = name.startswith("blocks.0.0.")
+            if p.dim() == 4:  # conv weights
+                mean, std = (2.0, 0.01) if local else (-1.0, 0.5)
+            else:
+                mean, std = (3.0, 0.2) if local else (0.5, 0.1)
+            p.copy_(torch.randn(p.shape, generator=g) * std + mean)
+
+
+def _stats(tensors) -> tuple[float, float]:
+    flat = torch.cat([t.detach().flatten() for t in tensors])
+    return flat.mean().item(), flat.std().item()
+
+
+def _kind(name: str) -> str:
+    return ".".join(name.split(".")[-2:])  # "conv.weight", "bn.weight", "bn.bias"
+
+
+@pytest.mark.parametrize("scheme", ["gaussian-local", "gaussian-global"])
+def test_gaussian_fits_draw_from_the_statistics_they_claim(scheme):
+    """gaussian-local: each new tensor ~ N(mean, std) of the same tensor kind in the neighbour layer;
+    gaussian-global: ~ N(mean, std) of that kind over every existing parameter."""
+    model = GrowableCNN("vgg", "1-0-0", policy=GrowthPolicy(init=scheme))
+    _distinct_statistics(model)
+    before = dict(model.named_parameters())
     model.grow_depth(stage=0, position=1)
-    w = model.blocks[0][1].unit.conv.weight
-    assert abs(w.mean().item() - 2.0) < 0.01 and abs(w.std().item() - 0.01) < 0.005
+    new = {n: p for n, p in model.named_parameters() if n.startswith("blocks.0.1.")}
+    assert {_kind(n) for n in new} == {"conv.weight", "bn.weight", "bn.bias"}
+    for name, p in new.items():
+        pool = [q for n, q in before.items() if _kind(n) == _kind(name)
+                and (n.startswith("blocks.0.0.") or scheme == "gaussian-global")]
+        want_mean, want_std = _stats(pool)
+        mean, std = _stats([p])
+        n = p.numel()  # 4 standard errors of the sample mean / sample std
+        assert mean == pytest.approx(want_mean, abs=4 * want_std / n**0.5), name
+        assert std == pytest.approx(want_std, rel=4 / (2 * n) ** 0.5), name
+    if scheme == "gaussian-global":  # the fit pools many tensors: it is not the neighbour's
+        assert _stats([new["blocks.0.1.unit.conv.weight"]])[0] < 0
+
+
+def test_gaussian_local_fits_the_unit_a_branch_joins():
+    model = GrowableCNN("vgg", "1-1-0", policy=GrowthPolicy(init="gaussian-local"))
+    _distinct_statistics(model)
+    unit = model.blocks[0][0].unit
+    model.grow_width(units=["blocks.0.0.unit"], branches=["3x3"])
+    w = unit.branches[0].conv.weight
+    assert abs(w.mean().item() - 2.0) < 0.01 and abs(w.std().item() - 0.01) < 0.002
+
+
+def test_multi_layer_depth_growth_stops_at_the_target_and_the_cap():
+    """Table 3-2: a step of 3-6 layers still ends at VGG-2-2-2, never beyond a block's cap."""
+    for step in range(2, 7):
+        model = GrowableCNN("vgg", "0-0-0", policy=GrowthPolicy(layers_per_growth=step, max_depths=(2, 2, 2)))
+        archs = []
+        while (event := model.grow_depth()) is not None:
+            archs.append(event["arch"])
+            assert event["layers"] == 2  # only what fits in the empty block
+        assert archs[-1] == "2-2-2" and len(archs) == 3, step
+    capped = GrowableCNN("vgg", "0-1-0", policy=GrowthPolicy(layers_per_growth=4, layers_per_block_cap=1))
+    while capped.grow_depth() is not None:
+        pass
+    assert capped.arch() == "1-1-1"
+    with pytest.raises(ArchitectureError, match="full"):
+        capped.grow_depth(stage=1)  # an explicit request cannot break the cap either
 
 
 def test_local_learning_trains_only_new_params():

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from adagrow.errors import ArchitectureError
-from adagrow.models.reparam import BranchSpec, RepUnit, fuse_model
+from adagrow.models.reparam import BRANCH_SPACES, GREEDY_ORDER, BranchSpec, RepUnit, fuse_model
 
 
 def randomise_bn(module: nn.Module, gen: torch.Generator) -> None:
@@ -45,25 +45,53 @@ CASES = [  # (in, out, kernel, stride, groups, max_branch_kernel)
 ]
 
 
+def make_unit(case, space: str = "thesis") -> RepUnit:
+    return RepUnit(*case[:3], stride=case[3], groups=case[4], max_branch_kernel=case[5], branch_space=space)
+
+
 def all_branch_cases():
-    for case in CASES:
-        for spec in RepUnit(*case[:3], stride=case[3], groups=case[4], max_branch_kernel=case[5]).candidate_branches():
-            yield case, spec
+    """Every (unit, branch) pair of both branch spaces, each pair once."""
+    seen = set()
+    for space in BRANCH_SPACES:
+        for case in CASES:
+            for spec in make_unit(case, space).candidate_branches():
+                if (case, spec) not in seen:
+                    seen.add((case, spec))
+                    yield case, space, spec
 
 
-@pytest.mark.parametrize("case,spec", list(all_branch_cases()), ids=lambda v: str(getattr(v, "name", v)))
-def test_each_branch_fuses_exactly(case, spec):
+@pytest.mark.parametrize("case,space,spec", list(all_branch_cases()), ids=lambda v: str(getattr(v, "name", v)))
+def test_each_branch_fuses_exactly(case, space, spec):
     gen = torch.Generator().manual_seed(0)
-    unit = RepUnit(*case[:3], stride=case[3], groups=case[4], max_branch_kernel=case[5])
+    unit = make_unit(case, space)
     unit.add_branch(spec)
     fused = check_fused_equal(unit, gen)
     assert fused.branch_kernels == [(case[2], case[2]), (spec.kh, spec.kw)]
 
 
+def test_the_fusion_cases_cover_every_branch_kind():
+    kinds = {spec.name for _, _, spec in all_branch_cases()}
+    convs = {f"{h}x{w}" for h in (1, 3, 5) for w in (1, 3, 5)}
+    assert kinds == convs | {"bn", "pool3x3", "pool5x5"}
+
+
+def test_the_thesis_branch_space_is_fig_3_5_and_full_is_an_option():
+    fig_3_5 = [s.name for s in GREEDY_ORDER]  # the thesis' example order lists its whole space
+    assert sorted(s.name for s in RepUnit(8, 8, 3, max_branch_kernel=5).candidate_branches()) == sorted(fig_3_5)
+    assert sorted(s.name for s in RepUnit(8, 8, 3).candidate_branches()) == ["1x1", "1x3", "3x1", "3x3", "bn", "pool3x3"]
+    full = {s.name for s in RepUnit(8, 8, 3, max_branch_kernel=5, branch_space="full").candidate_branches()}
+    assert full - set(fig_3_5) == {"1x5", "5x1", "5x5", "pool3x3"}
+    with pytest.raises(ArchitectureError):
+        RepUnit(8, 8, 3, max_branch_kernel=5).add_branch(BranchSpec("conv", 5, 5))  # outside Fig. 3-5
+    with pytest.raises(ArchitectureError):
+        RepUnit(8, 8, 3, branch_space="diverse")
+
+
 @settings(max_examples=15, deadline=None)
-@given(case=st.sampled_from(CASES), picks=st.lists(st.integers(0, 100), min_size=1, max_size=6), seed=st.integers(0, 99))
-def test_random_branch_mixes_fuse_exactly(case, picks, seed):
-    unit = RepUnit(*case[:3], stride=case[3], groups=case[4], max_branch_kernel=case[5])
+@given(case=st.sampled_from(CASES), space=st.sampled_from(BRANCH_SPACES),
+       picks=st.lists(st.integers(0, 100), min_size=1, max_size=6), seed=st.integers(0, 99))
+def test_random_branch_mixes_fuse_exactly(case, space, picks, seed):
+    unit = make_unit(case, space)
     candidates = unit.candidate_branches()
     for p in picks:
         unit.add_branch(candidates[p % len(candidates)])

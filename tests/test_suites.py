@@ -21,7 +21,7 @@ NOT_IMPLEMENTED = {("3-12", "vit-width-head-dim")}  # growing the head dimension
 
 def fake_args(**overrides) -> argparse.Namespace:
     """The namespace ``adagrow suite`` would pass, with its defaults."""
-    values = dict(recipe=None, batch_size=None, lr=None, seed=0, profile="full", epochs=None, train_subset=None,
+    values = dict(recipe=None, batch_size=None, lr=None, min_lr=None, seed=0, profile="full", epochs=None, train_subset=None,
                   data_dir=None, download=False, no_download=False, output="results", device="cpu", no_amp=False,
                   compile=False, deterministic=False, threads=None, wandb="off")
     return argparse.Namespace(**{**values, **overrides})
@@ -69,6 +69,40 @@ def test_vit_entries_resolve_to_the_transformer_config():
     cfg = run_config_for(entry, fake_args(), "table3-15")
     assert isinstance(cfg.method_config, TransformerGrowConfig)
     assert cfg.recipe.name == "adagrow-transformer"
+
+
+def test_transformer_recipes_follow_table_3_18():
+    """Growing Transformers: SGD, lr 0.1, cosine, 200 epochs (Table 3-18); the fixed ViTs / BERTs: the
+    thesis' fixed-model recipe; AdamW only as a named alternative."""
+    from adagrow.config import RECIPES, resolve_recipe
+    from suites.datasets import text_suite, vision_suite
+
+    grow = resolve_recipe("adagrow", "vit")
+    assert (grow.name, grow.optimizer, grow.lr, grow.epochs) == ("adagrow-transformer", "sgd", 0.1, 200)
+    assert grow.warmup_epochs == 0 and grow.grad_clip is None and grow.min_lr == 0
+    assert resolve_recipe("adagrow", "bert") == grow
+    assert RECIPES.get("transformer-adamw").optimizer == "adamw"
+    entries = {e.name: e for e in vision_suite("cifar10") + text_suite("sst2")}
+    for name in ("adagrow-vit", "adagrow-bert"):
+        assert run_config_for(entries[name], fake_args(), "x").recipe.optimizer == "sgd"
+    for name in ("fixed-vit_small", "fixed-vit_base", "fixed-bert_small", "fixed-bert_base"):
+        recipe = run_config_for(entries[name], fake_args(), "x").recipe
+        assert (recipe.name, recipe.optimizer, recipe.lr) == ("thesis", "adam", 5e-3)
+    for entry in (e for entries in ABLATIONS.values() for e in entries if e.model == "vit"):
+        assert run_config_for(entry, fake_args(), "x").recipe.name == "adagrow-transformer"
+
+
+def test_mnist_growth_is_stopped_by_the_cap_alone():
+    """Table 3-18: on MNIST each block grows to at most one layer, and no automatic rule stops it."""
+    from suites.datasets import vision_suite
+
+    grown = [e for e in vision_suite("mnist") if e.method == "adagrow"]
+    assert len(grown) == 8
+    for e in grown:
+        cfg = run_config_for(e, fake_args(), "mnist").method_config
+        assert (cfg.layers_per_block_cap, cfg.stop) == (1, "none"), e.name
+    others = [e for e in vision_suite("cifar10") if e.method == "adagrow" and e.model != "vit"]
+    assert all(run_config_for(e, fake_args(), "cifar10").method_config.stop_rule("cifar10") == "auto" for e in others)
 
 
 @pytest.mark.parametrize("table_id", TABLE_IDS)

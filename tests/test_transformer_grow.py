@@ -108,16 +108,44 @@ def test_optimizer_state_is_inherited_into_old_slices_and_new_slots_are_zero(opt
             assert int(state["step"]) == 3
 
 
+def _assert_adamw_state_carried(old_opt, new_opt, growth) -> int:
+    """Every parameter that continues an old one holds the old AdamW moments in its old slice and zeros
+    elsewhere; parameters without a predecessor (a new layer) have no state.  Returns how many carried."""
+    carried = 0
+    for p in growth.model.parameters():
+        if p not in growth.param_map:
+            assert p not in new_opt.state
+            continue
+        src, slices = growth.param_map[p]
+        for key in ("exp_avg", "exp_avg_sq"):
+            buf, old = new_opt.state[p][key], old_opt.state[src][key]
+            assert torch.equal(buf[slices] if slices is not None else buf, old)
+            outside = torch.ones_like(buf, dtype=torch.bool)
+            if slices is not None:
+                outside[slices] = False
+            else:
+                outside[...] = False
+            assert torch.all(buf[outside] == 0)
+        assert int(new_opt.state[p]["step"]) == int(old_opt.state[src]["step"])
+        carried += 1
+    return carried
+
+
 def test_the_grown_model_trains_on_with_the_inherited_adamw_state():
     model = tiny_bert()
     opt = build_optimizer("adamw", model.parameters(), lr=3e-3, weight_decay=0.01)
     train_steps(model, opt, *tiny_batch(), 3)
-    growth = deepen(widen(model, "normal0.1", gen(4)).model, 0, "normal0.1", gen(5))
-    new_opt = build_optimizer("adamw", growth.model.parameters(), lr=3e-3, weight_decay=0.01)
-    # deepen's map continues the widened model, whose parameters the old optimizer never saw:
-    # only the unchanged embeddings and head carry state here, the rest starts fresh.
-    transfer_state(opt, new_opt, growth.param_map)
-    losses = train_steps(growth.model, new_opt, *tiny_batch(), 15)
+    wide = widen(model, "normal0.1", gen(4))
+    wide_opt = build_optimizer("adamw", wide.model.parameters(), lr=3e-3, weight_decay=0.01)
+    transfer_state(opt, wide_opt, wide.param_map)
+    assert _assert_adamw_state_carried(opt, wide_opt, wide) == len(list(wide.model.parameters()))
+    train_steps(wide.model, wide_opt, *tiny_batch(), 2)  # the widened model trains: its own state
+    deep = deepen(wide.model, 0, "normal0.1", gen(5))
+    deep_opt = build_optimizer("adamw", deep.model.parameters(), lr=3e-3, weight_decay=0.01)
+    transfer_state(wide_opt, deep_opt, deep.param_map)
+    new_layer = list(deep.model.blocks[1].parameters())
+    assert _assert_adamw_state_carried(wide_opt, deep_opt, deep) == len(list(deep.model.parameters())) - len(new_layer)
+    losses = train_steps(deep.model, deep_opt, *tiny_batch(), 15)
     assert losses[-1] < 0.5 * losses[0]
 
 
@@ -257,6 +285,20 @@ def test_auto_stop_keeps_growing_while_accuracy_climbs():
     assert method.stopped == "caps" and archs[-1] == "D3W256"
 
 
+def test_growth_stops_automatically_by_default_on_a_plateau():
+    """Table 3-18: every task but MNIST stops growing automatically; the thesis' grown Transformers are
+    D3-D6.  A curve that climbs 10 points per growth interval for 30 epochs, then stays flat."""
+    cfg = TransformerGrowConfig()
+    assert cfg.stop == "auto" and (cfg.auto_threshold, cfg.auto_tolerance, cfg.auto_ema) == (3.0, 1, 0.6)
+    method = TransformerGrowMethod(cfg)
+    ctx = ctx_for(epochs=200)
+    model, archs = run_growth(method, ctx, method.build_model(ctx), 200, val=lambda e: min(20.0 + 2.0 * e, 80.0))
+    assert method.stopped == "auto"
+    assert 5 <= len(archs) <= 8  # grew while accuracy climbed, stopped within a few intervals of the plateau
+    assert method.events[-1]["epoch"] <= 45
+    assert model.spec.depth <= 4 and model.spec.heads <= 8  # nowhere near the caps (D12W768)
+
+
 def test_budget_stop():
     method = TransformerGrowMethod(TransformerGrowConfig(grow_interval=1, stop="budget", param_budget=400_000))
     ctx = ctx_for()
@@ -266,7 +308,7 @@ def test_budget_stop():
 
 
 def test_resume_rebuilds_the_architecture_and_repeats_the_same_growth():
-    cfg = TransformerGrowConfig(grow_interval=1, depth_policy="random")
+    cfg = TransformerGrowConfig(grow_interval=1, depth_policy="random", stop="none")
     ctx = ctx_for(seed=3)
     a = TransformerGrowMethod(cfg)
     model_a, _ = run_growth(a, ctx, a.build_model(ctx), 2)  # W, W

@@ -8,6 +8,10 @@ still far faster than decoding PIL images one by one.
 
 All randomness of an epoch (order, crop offsets, flips) is drawn up front from a CPU generator
 seeded by (seed, epoch), so batches are identical across devices and across resumes.
+
+``randaugment=m`` (the released AdaGrow code's recipe) adds torchvision's RandAugment (2 ops of
+magnitude m) after crop and flip, drawn per image: its ops differ per image, so it cannot run as one
+batched op; each batch draws from a seed of its own (seed, epoch, batch), again resume-exact.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from adagrow.data.seeding import epoch_seed, generator
+
+_RANDAUGMENT_STREAM = 3  # seeds of RandAugment's draws (vision.py's splits use streams 1 and 2)
 
 
 class ResidentLoader:
@@ -40,6 +46,7 @@ class ResidentLoader:
         train: bool,
         crop_pad: int = 0,
         flip: bool = False,
+        randaugment: int | None = None,
     ):
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"images must be uint8 NCHW, got {images.dtype} {tuple(images.shape)}")
@@ -47,6 +54,7 @@ class ResidentLoader:
         self.labels = labels.to(device=device, dtype=torch.int64)
         self.batch_size, self.seed, self.device = batch_size, seed, device
         self.train, self.crop_pad, self.flip = train, crop_pad if train else 0, flip and train
+        self.randaugment = randaugment if train else None
         std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
         mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
         # x / 255 normalised = x * scale + shift, one fused multiply-add per element.
@@ -79,6 +87,8 @@ class ResidentLoader:
                 x = random_crop(x, offsets[sl], self.crop_pad)
             if self.flip:
                 x = torch.where(flips[sl].view(-1, 1, 1, 1), x.flip(3), x)
+            if self.randaugment is not None:
+                x = rand_augment(x, self.randaugment, epoch_seed(self.seed, self.epoch, _RANDAUGMENT_STREAM) + b)
             yield x.float().mul_(self._scale).add_(self._shift), self.labels[idx]
 
 
@@ -94,3 +104,17 @@ def random_crop(x: torch.Tensor, offsets: torch.Tensor, pad: int) -> torch.Tenso
     windows = F.pad(x, (pad, pad, pad, pad)).unfold(2, h, 1).unfold(3, w, 1)  # N,C,2p+1,2p+1,H,W
     batch = torch.arange(n, device=x.device)
     return windows.permute(0, 2, 3, 1, 4, 5)[batch, offsets[:, 0], offsets[:, 1]]  # N,C,H,W
+
+
+def rand_augment(x: torch.Tensor, magnitude: int, seed: int) -> torch.Tensor:
+    """torchvision's ``RandAugment(num_ops=2, magnitude)`` applied to each uint8 image of ``x``.
+
+    torchvision draws its choices from the global CPU generator; they are drawn here under a forked
+    one seeded by ``seed``, so the result depends on ``seed`` alone and the global stream is untouched.
+    """
+    from torchvision.transforms import v2
+
+    augment = v2.RandAugment(num_ops=2, magnitude=magnitude)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.stack([augment(image) for image in x])

@@ -101,8 +101,10 @@ class StreamingLoader:
                    y.to(self.device, dtype=torch.int64, non_blocking=True))
 
 
-def build_transform(augment: Augment, mean: Sequence[float], std: Sequence[float], train: bool) -> Callable:
-    """torchvision v2 transforms for one split: PIL or uint8 tensor in, normalised float32 out."""
+def build_transform(augment: Augment, mean: Sequence[float], std: Sequence[float], train: bool,
+                    randaugment: int | None = None) -> Callable:
+    """torchvision v2 transforms for one split: PIL or uint8 tensor in, normalised float32 out
+    (``randaugment=m``: RandAugment with 2 ops of magnitude m after crop and flip, training only)."""
     from torchvision.transforms import v2
 
     steps: list[Any] = [v2.ToImage()]
@@ -119,5 +121,7 @@ def build_transform(augment: Augment, mean: Sequence[float], std: Sequence[float
         steps.append(v2.CenterCrop(augment.size))
     if train and augment.flip:
         steps.append(v2.RandomHorizontalFlip())
+    if train and randaugment is not None:
+        steps.append(v2.RandAugment(num_ops=2, magnitude=randaugment))
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
     return v2.Compose(steps)

@@ -38,13 +38,16 @@ def load_vision(
     num_workers: int = 2,
     eval_batch_size: int | None = None,
     cache_dir: Path | None = None,
+    randaugment: int | None = None,
 ) -> DataBundle:
     """Load a vision dataset of the registry as a :class:`DataBundle`.
 
     ``val_size`` is a count or a fraction of the training set.  ``resident`` defaults to the
     dataset's ``resident_ok``.  ``download`` lets torchvision fetch MNIST / CIFAR / SVHN when their
     files are absent.  ``cache_dir`` (default ``resolve_cache_dir()``) receives extracted archives
-    and decoded arrays.  Raises :class:`DatasetError` if the files are missing or corrupt.
+    and decoded arrays.  ``randaugment=m`` adds RandAugment (2 ops, magnitude m) to the training
+    augmentation (the released AdaGrow code's recipe).  Raises :class:`DatasetError` if the files are
+    missing or corrupt.
     """
     spec = DATASETS.get(name)
     if spec.kind != "vision":
@@ -67,7 +70,7 @@ def load_vision(
     common = dict(spec=spec, seed=seed, device=device, num_workers=num_workers)
     return DataBundle(
         name=name,
-        train=make(train_set, train_idx, batch_size=batch_size, train=True, **common),
+        train=make(train_set, train_idx, batch_size=batch_size, train=True, randaugment=randaugment, **common),
         val=make(train_set, val_idx, batch_size=eval_bs, train=False, **common),
         test=make(test_set, test_idx, batch_size=eval_bs, train=False, **common),
         input_size=spec.input_size,
@@ -77,7 +80,7 @@ def load_vision(
             "val_size": len(val_idx),
             "test_size": len(test_idx),
             "resident": resident,
-            "augmentation": spec.augment.describe(),
+            "augmentation": spec.augment.describe() + (f" + RandAugment n2 m{randaugment}" if randaugment else ""),
             "normalisation": {"mean": list(spec.mean or ()), "std": list(spec.std or ())},
         },
     )
@@ -123,24 +126,25 @@ def _load_source(
 
 def _resident_loader(
     source: Any, indices: torch.Tensor, *, spec: DatasetSpec, batch_size: int, train: bool,
-    seed: int, device: torch.device, num_workers: int,
+    seed: int, device: torch.device, num_workers: int, randaugment: int | None = None,
 ):
     from adagrow.data.resident import ResidentLoader
 
     return ResidentLoader(
         source.images[indices], source.labels[indices],
         batch_size=batch_size, mean=spec.mean, std=spec.std, seed=seed, device=device,
-        train=train, crop_pad=spec.augment.crop_pad, flip=spec.augment.flip,
+        train=train, crop_pad=spec.augment.crop_pad, flip=spec.augment.flip, randaugment=randaugment,
     )
 
 
 def _streaming_loader(
     source: Sequence[tuple[Any, int]], indices: torch.Tensor, *, spec: DatasetSpec,
     batch_size: int, train: bool, seed: int, device: torch.device, num_workers: int,
+    randaugment: int | None = None,
 ):
     from adagrow.data.streaming import StreamingLoader, build_transform
 
     return StreamingLoader(
-        source, indices.tolist(), build_transform(spec.augment, spec.mean, spec.std, train),
+        source, indices.tolist(), build_transform(spec.augment, spec.mean, spec.std, train, randaugment),
         batch_size=batch_size, seed=seed, device=device, train=train, num_workers=num_workers,
     )

@@ -42,6 +42,8 @@ def train_one_epoch(
     base_lr: float,
     warmup_steps: int = 0,
     min_lr: float = 0.0,
+    weight_decay: float | None = None,
+    min_weight_decay: float | None = None,
     label_smoothing: float = 0.0,
     grad_clip: float | None = None,
     amp: bool = False,
@@ -49,7 +51,11 @@ def train_one_epoch(
     extra_loss: Callable[[nn.Module], torch.Tensor | None] | None = None,
     progress=None,
 ) -> tuple[dict[str, float], int]:
-    """Train over ``batches`` once; return ({loss, acc}, the global step after the epoch)."""
+    """Train over ``batches`` once; return ({loss, acc}, the global step after the epoch).
+
+    With ``min_weight_decay`` the weight decay follows its own per-step cosine from ``weight_decay``
+    to it (the released AdaGrow code's recipe); otherwise the optimizer's weight decay is left alone.
+    """
     model.train()
     device = next(model.parameters()).device
     loss_sum = torch.zeros((), device=device)
@@ -57,6 +63,9 @@ def train_one_epoch(
     seen = 0
     for i, (x, y) in enumerate(batches):
         set_lr(optimizer, lr_at(step, total_steps, base_lr, warmup_steps, min_lr))
+        if min_weight_decay is not None:
+            for group in optimizer.param_groups:
+                group["weight_decay"] = lr_at(step, total_steps, weight_decay, 0, min_weight_decay)
         with autocast_for(device, amp):
             logits = model(to_model_layout(x, channels_last))
             loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)

@@ -8,9 +8,15 @@ asks the runner for a stateless optimizer instead (Table 3-10).
 
 Two variants: ``"thesis"`` (the text, default) and ``"released-code"`` (SPEC §3.9: signed mean γ,
 blocks scored by their entry BN with the transition BN off the forward path, the block grown last time
-skipped, width ratio 0.3, conv branches only, N(0, 0.2) on every new tensor, a plateau rule that never
-fires).  The runner-side differences of the released code (per-iteration cosine of lr and weight
-decay, RandAugment) belong to the recipe, not to this method.
+skipped, width ratio 0.3, conv branches only from the "full" space, N(0, 0.2) on every new tensor, a
+plateau rule that never fires).  The runner-side differences of the released code (cosine of lr to
+1e-5 and of weight decay to 5e-6, RandAugment m9) are the recipe ``released-code``, which the variant
+names as its default recipe (``AdaGrowConfig.default_recipe``, read by ``resolve_recipe``).
+
+After a growth the runner validates once, then calls :meth:`AdaGrowMethod.recalibrate`: the BNs the
+growth created still hold running statistics of mean 0 / variance 1, so eval-mode accuracy right after
+a growth would measure those placeholders rather than the grown model; they are re-estimated on a few
+training batches (``recalibrate_batches``) and the runner validates again.
 
 Resume: ``state_dict()`` holds the model's structure (layers per block, every unit's branches), the
 decision RNG's state, the stop rule's state and the event history; ``build_model()`` after
@@ -24,6 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from adagrow.engine.method import Method, ModelChange, RunContext
@@ -31,18 +38,19 @@ from adagrow.errors import AdaGrowError
 from adagrow.grow.init import local_learning
 from adagrow.grow.ops import grow_depth, grow_width, undo
 from adagrow.grow.policies import GrowthPolicy
-from adagrow.grow.stop import PlateauRule, within_budget
+from adagrow.grow.stop import PlateauRule, ReleasedPlateauRule, within_budget
 from adagrow.grow.transformer import TransformerGrowConfig, TransformerGrowMethod
 from adagrow.measure.profile import count_params
 from adagrow.methods import METHODS, MethodEntry
 from adagrow.models.arch import parse_arch
 from adagrow.models.cnn import FAMILIES, GrowableCNN
 from adagrow.models.cnn_count import fused_params
-from adagrow.models.reparam import fuse_model
+from adagrow.models.reparam import BRANCH_SPACES, fuse_model
 
 VARIANTS = ("thesis", "released-code")
-# Datasets on which the thesis let each block grow at most once (Table 3-22: "even when each block may
-# grow only once"); ``layers_per_block_cap`` set explicitly overrides this.
+# Datasets on which the thesis let each block grow at most once and stopped growth by that cap alone
+# (Table 3-18: "MNIST: each block grows to at most one layer; other tasks stop automatically"; Table
+# 3-22); ``layers_per_block_cap`` / ``stop`` set explicitly override this.
 ONE_LAYER_PER_BLOCK = ("mnist",)
 STOPS = ("auto", "target", "budget", "none")
 
@@ -54,7 +62,7 @@ class AdaGrowConfig:
 
     family: str = "vgg"  # vgg | resnet | bottleneck | mobilenetv3 (the run's --model overrides it)
     blocks: int = 3  # 3 blocks (two down-samplings) or 4 (three)
-    variant: str = "thesis"  # "thesis" (the text) | "released-code" (SPEC §3.9)
+    variant: str = "thesis"  # "thesis" (the text) | "released-code" (SPEC §3.9; also picks its recipe)
     seed_arch: str | None = None  # starting architecture; None = the empty seed "0-0-0(-0)"
     width_ratio: float | None = None  # share of units widened per width growth (thesis 0.7, code 0.3)
     grow_interval: int = 3  # epochs between growth events (Table 3-4)
@@ -67,23 +75,28 @@ class AdaGrowConfig:
     local_learning_steps: int = 50  # batches of Adam on the new parameters alone ("local-learning")
     local_learning_lr: float = 1e-3
     optimizer_transfer: str = "inherit"  # "inherit" old momentum for old params | "fresh" (Table 3-10)
-    stop: str = "auto"  # auto (EMA plateau) | target | budget | none (Table 3-5)
+    stop: str | None = None  # auto (EMA plateau) | target | budget | none (Table 3-5); None: auto, on
+    #                          MNIST none (growth ends at the one-layer cap alone, Table 3-18)
     target_arch: str | None = None  # for stop="target", e.g. "3-3-3"
     param_budget: int | None = None  # for stop="budget": fused ≤ B and un-fused ≤ 1.5·B
     threshold: float = 3.0  # auto stop: points of smoothed val accuracy a growth interval must gain
     tolerance: int = 1  # auto stop: misses allowed before growth stops
     ema: float = 0.6  # auto stop: EMA decay of val accuracy (the thesis gives none; code uses 0.95)
     layers_per_growth: int = 1  # layers inserted per depth growth (Table 3-2)
-    max_branch_kernel: int | None = None  # None: each unit's own kernel; 5 enables 3×5 / 5×3 / 5×5 / pool5
+    max_branch_kernel: int | None = None  # None: each unit's own kernel; 5 enables 3×5 / 5×3 / pool5 (Fig. 3-5)
+    branch_space: str | None = None  # "thesis" (Fig. 3-5) | "full" (every odd kh×kw); None: thesis, code full
     layers_per_block_cap: int | None = None  # None: 1 on MNIST (as the thesis), else no cap
     # Growth may happen only before this fraction of the epoch budget; the rest fine-tunes the grown
     # model (Algorithm 3-1's M epochs).  1.0: whenever the stop rule allows (the thesis).
     grow_until: float = 1.0
+    # Training batches on which the BN running statistics of the modules a growth created are
+    # re-estimated before the post-growth validation is repeated; 0 disables.
+    recalibrate_batches: int = 20
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise AdaGrowError(f"unknown AdaGrow variant {self.variant!r}; known: {', '.join(VARIANTS)}")
-        if self.stop not in STOPS:
+        if self.stop is not None and self.stop not in STOPS:
             raise AdaGrowError(f"unknown stop rule {self.stop!r}; known: {', '.join(STOPS)}")
         if self.stop == "target" and not self.target_arch:
             raise AdaGrowError("stop='target' needs target_arch, e.g. '3-3-3'")
@@ -97,11 +110,26 @@ class AdaGrowConfig:
             raise AdaGrowError("grow_interval must be at least 1")
         if not 0.0 < self.grow_until <= 1.0:
             raise AdaGrowError("grow_until must be in (0, 1]")
+        if self.branch_space is not None and self.branch_space not in BRANCH_SPACES:
+            raise AdaGrowError(f"unknown branch space {self.branch_space!r}; known: {', '.join(BRANCH_SPACES)}")
+        if self.recalibrate_batches < 0:
+            raise AdaGrowError("recalibrate_batches must be 0 (off) or more")
         parse_pattern(self.pattern)
 
     @property
     def released(self) -> bool:
         return self.variant == "released-code"
+
+    @property
+    def default_recipe(self) -> str | None:
+        """The recipe this configuration runs under unless one is named (``resolve_recipe``)."""
+        return "released-code" if self.released else None
+
+    def stop_rule(self, dataset: str) -> str:
+        """The stopping rule in force on ``dataset`` (``stop=None`` depends on it)."""
+        if self.stop is not None:
+            return self.stop
+        return "none" if dataset in ONE_LAYER_PER_BLOCK else "auto"
 
     def policy(self) -> GrowthPolicy:
         """The growth policy this configuration implies."""
@@ -143,8 +171,11 @@ class AdaGrowMethod(Method):
         self.growth_index = 0  # growth events due so far (indexes the pattern)
         self.stopped_at: int | None = None  # epoch (1-based) after which growth stopped
         self.stop_reason: str | None = None
-        self.plateau = PlateauRule(self.config.threshold, self.config.tolerance, self.config.ema)
+        self.plateau = (ReleasedPlateauRule() if self.config.released
+                        else PlateauRule(self.config.threshold, self.config.tolerance, self.config.ema))
+        self.stop = self.config.stop or "auto"  # the rule in force; build_model settles it per dataset
         self._pending: dict[str, Any] | None = None
+        self._new_bns: list[nn.BatchNorm2d] = []  # created by the last growth, for recalibrate()
 
     # ----------------------------------------------------------------------------- model
     def _family(self, ctx: RunContext) -> str:
@@ -157,6 +188,7 @@ class AdaGrowMethod(Method):
         """The seed model, or (after ``load_state_dict``) the saved grown architecture."""
         cfg = self.config
         policy = cfg.policy()
+        self.stop = cfg.stop_rule(ctx.config.dataset)
         if cfg.layers_per_block_cap is None and ctx.config.dataset in ONE_LAYER_PER_BLOCK:
             policy = dataclasses.replace(policy, layers_per_block_cap=1)
         if self._pending is not None:
@@ -168,6 +200,7 @@ class AdaGrowMethod(Method):
             model = GrowableCNN(
                 self._family(ctx), seed_arch, ctx.num_classes, ctx.input_size[0], cfg.max_branch_kernel,
                 transition_bn_on_path=not cfg.released, policy=policy, seed=ctx.config.seed,
+                branch_space=cfg.branch_space or ("full" if cfg.released else "thesis"),
             )
             if cfg.stop == "target" and len(parse_arch(cfg.target_arch)) != len(model.blocks):
                 raise AdaGrowError(f"target_arch {cfg.target_arch!r} does not have {len(model.blocks)} blocks")
@@ -189,6 +222,7 @@ class AdaGrowMethod(Method):
         self.growth_index += 1
         params_before, arch_before = count_params(model), model.arch()
         old_ids = {id(p) for p in model.parameters()}
+        old_modules = set(map(id, model.modules()))
         event = grow_depth(model) if kind == "depth" else grow_width(model)
         if event is None:  # nothing left to grow of this kind
             if kind == "depth":
@@ -199,6 +233,7 @@ class AdaGrowMethod(Method):
             self._stop(epoch, f"the next growth would exceed the budget of {cfg.param_budget:,} parameters")
             return None
         new_params = [p for p in model.parameters() if id(p) not in old_ids]
+        self._new_bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d) and id(m) not in old_modules]
         if self.config.policy().init == "local-learning" and ctx.train_batches is not None:
             local_learning(model, new_params, ctx.train_batches(), cfg.local_learning_steps, cfg.local_learning_lr)
         event = {
@@ -215,9 +250,37 @@ class AdaGrowMethod(Method):
             self._stop(epoch, f"reached the target architecture {cfg.target_arch}")
         return ModelChange(model=model, event=event, inherit_optimizer=cfg.optimizer_transfer == "inherit")
 
+    def recalibrate(self, ctx: RunContext, model: nn.Module) -> bool:
+        """Re-estimate the running statistics of the BNs the last growth created (see module doc).
+
+        Only those BNs run in train mode (the rest of the model in eval mode, so every other BN keeps
+        its statistics and normalises as at evaluation); their running mean / variance become the
+        plain average of ``recalibrate_batches`` batch statistics.  No gradient is taken."""
+        bns, self._new_bns = self._new_bns, []
+        if not bns or self.config.recalibrate_batches == 0 or ctx.train_batches is None:
+            return False
+        was_training = model.training
+        momenta = [bn.momentum for bn in bns]
+        model.eval()
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average over the calibration batches
+            bn.train()
+        try:
+            with torch.no_grad():
+                for i, (x, _) in enumerate(ctx.train_batches()):
+                    if i >= self.config.recalibrate_batches:
+                        break
+                    model(x)
+        finally:
+            for bn, momentum in zip(bns, momenta):
+                bn.momentum = momentum
+            model.train(was_training)
+        return True
+
     def _should_stop(self, model: GrowableCNN) -> bool:
         cfg = self.config
-        if cfg.stop == "auto" and not cfg.released and self.plateau.miss_fires():
+        if self.stop == "auto" and self.plateau.miss_fires():
             self.stop_reason = (f"smoothed val accuracy gained less than {cfg.threshold} points "
                                 f"{self.plateau.misses} times (tolerance {cfg.tolerance})")
             return True

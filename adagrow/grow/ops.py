@@ -13,7 +13,7 @@ from torch import nn
 
 from adagrow.errors import ArchitectureError
 from adagrow.grow.init import init_new_params
-from adagrow.grow.policies import choose_branch, choose_depth, choose_units
+from adagrow.grow.policies import choose_branch, choose_depth, choose_units, room
 from adagrow.models.reparam import BranchSpec
 
 
@@ -27,7 +27,9 @@ def grow_depth(model, stage: int | None = None, position: int | None = None, n: 
     """Insert ``n`` new layers into block ``stage`` at ``position``.
 
     With ``stage=None`` the model's depth policy picks block and position (None is returned when
-    every block is full); with a ``stage`` but no ``position`` the layers are appended.
+    every block is full); with a ``stage`` but no ``position`` the layers are appended.  A block never
+    grows past its cap (``layers_per_block_cap``, the target's depth): a multi-layer growth inserts
+    only the layers that still fit (Table 3-2 grows to VGG-2-2-2 whatever the step).
     """
     policy = model.policy
     n = n or policy.layers_per_growth
@@ -38,6 +40,10 @@ def grow_depth(model, stage: int | None = None, position: int | None = None, n: 
         stage, position = choice
     if not 0 <= stage < len(model.blocks):
         raise ArchitectureError(f"block {stage} does not exist; the model has {len(model.blocks)} blocks")
+    fits = room(model, policy, stage)
+    if fits == 0:
+        raise ArchitectureError(f"block {stage} is full: it has reached its cap of {model.depths[stage]} layers")
+    n = n if fits is None else min(n, fits)
     block = model.blocks[stage]
     position = len(block) if position is None else position
     if not 0 <= position <= len(block):

@@ -67,13 +67,18 @@ def block_scores(model, policy: GrowthPolicy) -> list[float]:
     return scores
 
 
+def room(model, policy: GrowthPolicy, stage: int) -> int | None:
+    """How many more layers block ``stage`` may receive under the caps (None: no cap)."""
+    caps = [c for c in (policy.layers_per_block_cap,
+                        policy.max_depths[stage] if policy.max_depths is not None else None) if c is not None]
+    return max(0, min(caps) - model.depths[stage]) if caps else None
+
+
 def _open_blocks(model, policy: GrowthPolicy) -> list[int]:
     """Blocks that may still receive a layer."""
     out = []
-    for stage, n in enumerate(model.depths):
-        if policy.layers_per_block_cap is not None and n >= policy.layers_per_block_cap:
-            continue
-        if policy.max_depths is not None and n >= policy.max_depths[stage]:
+    for stage in range(len(model.depths)):
+        if room(model, policy, stage) == 0:
             continue
         if policy.avoid_last_block and stage == model.last_grown_block and len(model.blocks) > 1:
             continue

@@ -9,7 +9,8 @@ After growth stops, training simply continues to the epoch budget.
 * ``auto``: validation accuracy (percent) is smoothed with an EMA; at each due growth the smoothed
   gain since the previous growth is compared with ``threshold`` points; a smaller gain is a miss, and
   growth stops when the misses exceed ``tolerance`` (misses are counted over the whole run).  The
-  released code's version of this test can never fire; ours does.
+  released code's version of this test (:class:`ReleasedPlateauRule`, kept as written for the
+  ``released-code`` variant) can never fire; ours does.
 """
 
 from __future__ import annotations
@@ -54,6 +55,49 @@ class PlateauRule:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.ema, self.ema_at_last_check = state["ema"], state["ema_at_last_check"]
         self.misses, self.gains = state["misses"], list(state["gains"])
+
+
+@dataclass
+class ReleasedPlateauRule:
+    """The released code's stop test, as written (research/growing-peers.md §1, "Stopping").
+
+    Its metric is the running maximum of validation accuracy; at each due growth it takes the gain
+    ``delta`` since the previous check and counts a failure when the gain is below 0.001, but resets
+    the failure count to 0 right before testing ``delta < 0.001 and fail_count >= 3``, so the test is
+    never true.  Same interface as :class:`PlateauRule`.
+    """
+
+    min_delta: float = 0.001
+    patience: int = 3
+    metric: float | None = None  # running maximum of validation accuracy
+    metric_at_last_check: float | None = None
+    fail_count: int = 0
+    gains: list[float] = field(default_factory=list)
+
+    def update(self, acc: float) -> float:
+        self.metric = acc if self.metric is None else max(self.metric, acc)
+        return self.metric
+
+    def miss_fires(self) -> bool:
+        if self.metric is None:
+            return False
+        last, self.metric_at_last_check = self.metric_at_last_check, self.metric
+        if last is None:
+            return False
+        delta = self.metric - last
+        self.gains.append(delta)
+        if delta < self.min_delta:
+            self.fail_count += 1
+        self.fail_count = 0  # the released code's reset, just before its test
+        return delta < self.min_delta and self.fail_count >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "metric_at_last_check": self.metric_at_last_check,
+                "fail_count": self.fail_count, "gains": list(self.gains)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.metric, self.metric_at_last_check = state["metric"], state["metric_at_last_check"]
+        self.fail_count, self.gains = state["fail_count"], list(state["gains"])
 
 
 def within_budget(fused: int, unfused: int, budget: int) -> bool:

@@ -9,9 +9,11 @@ growths, then one depth growth, Table 3-14):
   Table 3-11).
 
 New values start from N(0, 0.1) (Table 3-15) and the optimizer is rebuilt inheriting the old state,
-new slots zero (Table 3-16); the runner does that with the returned ``param_map``.  Growth stops at
-the caps (``max_heads``, ``max_layers``), the target architecture, a parameter budget or the automatic
-rule, and training then continues to the epoch budget (200 epochs in the thesis, Table 3-18).
+new slots zero (Table 3-16); the runner does that with the returned ``param_map``.  Growth stops by
+the automatic rule (default: Table 3-18 stops every task but MNIST automatically, and the thesis'
+grown Transformers are D3-D6, W384-W448, Tables 3-27 / 3-28), at the target architecture, at a
+parameter budget, or with ``stop="none"`` at the caps alone (``max_heads``, ``max_layers``, which
+every rule also respects); training then continues to the epoch budget (200 epochs, Table 3-18).
 
 Every random decision draws from one generator seeded from the run seed, whose state is part of
 ``state_dict``: a resumed run grows exactly as an uninterrupted one.
@@ -66,7 +68,7 @@ class TransformerGrowConfig:
     init: str = "normal0.1"  # new values (Table 3-15): see adagrow.grow.transformer_ops, or "local_learning"
     local_learning_steps: int = 50  # Adam steps on new values only, for init="local_learning"
     optimizer_transfer: str = "inherit"  # "fresh" | "inherit" (new slots 0) | "inherit_<scheme>" (Table 3-16)
-    stop: str = "none"  # none (caps only) | target | budget | auto
+    stop: str = "auto"  # auto (EMA plateau, as the CNNs) | target | budget | none (caps only)
     target_arch: str | None = None  # stop="target": grow up to this architecture, e.g. "D4W384"
     max_heads: int = 12
     max_layers: int = 12

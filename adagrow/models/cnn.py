@@ -22,7 +22,7 @@ from torch import nn
 from adagrow.errors import ArchitectureError
 from adagrow.models.arch import format_arch, parse_arch
 from adagrow.models.cnn_blocks import BasicLayer, BottleneckLayer, Head, Layer, MobileLayer, Stem, Transition, VGGLayer
-from adagrow.models.reparam import BranchSpec, RepUnit
+from adagrow.models.reparam import BRANCH_SPACES, BranchSpec, RepUnit
 
 
 @dataclass(frozen=True)
@@ -66,18 +66,22 @@ class GrowableCNN(nn.Module):
         transition_bn_on_path: bool = True,
         policy: Any = None,
         seed: int = 0,
+        branch_space: str = "thesis",
     ):
         super().__init__()
         from adagrow.grow.policies import GrowthPolicy  # the policy is a plain frozen dataclass
 
         depths = parse_arch(arch)
         spec = family_spec(family)
+        if branch_space not in BRANCH_SPACES:
+            raise ArchitectureError(f"unknown branch space {branch_space!r}; known: {', '.join(BRANCH_SPACES)}")
         self.family = family.lower()
         self.spec = spec
         self.widths = spec.widths3 if len(depths) == 3 else spec.widths4
         self.kernels = spec.kernels3 if len(depths) == 3 else spec.kernels4
         self.num_classes, self.in_chans = num_classes, in_chans
         self.max_branch_kernel = max_branch_kernel
+        self.branch_space = branch_space  # "thesis" (Fig. 3-5) | "full"; see adagrow.models.reparam
         self.policy = policy if policy is not None else GrowthPolicy()
         self.rng = random.Random(seed)  # every growth decision draws from here; its state is saved
         self.last_grown_block: int | None = None
@@ -88,6 +92,7 @@ class GrowableCNN(nn.Module):
             Transition(a, b, max_branch_kernel, transition_bn_on_path) for a, b in zip(self.widths, self.widths[1:])
         )
         self.head = Head(self.widths[-1], num_classes)
+        self._set_branch_space(self.transitions)
         for stage, n in enumerate(depths):
             for _ in range(n):
                 self.blocks[stage].append(self.new_layer(stage))
@@ -103,8 +108,15 @@ class GrowableCNN(nn.Module):
         layer = self.spec.layer(self.widths[stage], self.kernels[stage], mbk)
         for m in layer.modules():
             init_module(m)
+        self._set_branch_space(layer)
         ref = self.head.fc.weight
         return layer.to(device=ref.device, dtype=ref.dtype)
+
+    def _set_branch_space(self, module: nn.Module) -> None:
+        """Give every unit of ``module`` the model's branch space (one setting for the whole model)."""
+        for m in module.modules():
+            if isinstance(m, RepUnit):
+                m.branch_space = self.branch_space
 
     @property
     def depths(self) -> tuple[int, ...]:
@@ -126,6 +138,7 @@ class GrowableCNN(nn.Module):
             "num_classes": self.num_classes,
             "in_chans": self.in_chans,
             "max_branch_kernel": self.max_branch_kernel,
+            "branch_space": self.branch_space,
             "transition_bn_on_path": self.transitions[0].bn_on_path if len(self.transitions) else True,
             "branches": {n: [s.name for s in u.branch_specs[1:]] for n, u in self.units(False) if u.branches},
         }
@@ -136,6 +149,8 @@ class GrowableCNN(nn.Module):
         model = cls(
             structure["family"], structure["arch"], structure["num_classes"], structure["in_chans"],
             structure["max_branch_kernel"], structure["transition_bn_on_path"], policy, seed,
+            # checkpoints written before the setting existed grew in what is now the "full" space
+            structure.get("branch_space", "full"),
         )
         units = dict(model.units(False))
         for name, branches in structure["branches"].items():

@@ -1,8 +1,15 @@
 """The re-parameterisable unit: one Conv+BN plus parallel branches that fuse into one conv.
 
 Width growth in AdaGrow (SPEC §3.3) never widens a layer for real.  It adds a parallel branch to a
-unit's main ``Conv k×k + BN`` (BN-only identity, 1×1 / 1×3 / 3×1 / 3×3 conv + BN, k×k average
-pooling + BN; 3×5 / 5×3 / 5×5 when ``max_branch_kernel=5``).  The branch outputs are summed.  All
+unit's main ``Conv k×k + BN``; the branch outputs are summed.  The branches a unit may receive
+(``branch_space``, bounded by ``max_branch_kernel``, default the unit's own kernel):
+
+* ``"thesis"`` (default): the space of the thesis' Fig. 3-5, {BN-only identity, 1×1, 1×3, 3×1, 3×3,
+  3×5, 5×3 conv, m×m average pooling} cut to the bound m: a 3×3 unit gets BN, 1×1, 1×3, 3×1, 3×3 and
+  3×3 pooling; with ``max_branch_kernel=5`` it gets exactly Fig. 3-5's eight branches (5×5 pooling);
+* ``"full"``: every odd kh×kw conv within the bound and every odd pooling size, i.e. also 1×5, 5×1
+  and 5×5 conv and 3×3 pooling at bound 5 (the released code draws its conv branches from this set).
+  All
 branches are linear in the input in eval mode, so after training the unit folds into one conv with
 bias (RepVGG / DiverseBranchBlock): each BN folds into its conv, smaller kernels are zero-padded to
 the centre, average pooling becomes ``1/k²`` on the channel diagonal and BN-only an identity kernel.
@@ -25,6 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from adagrow.errors import ArchitectureError
+
+BRANCH_SPACES = ("thesis", "full")
+# Conv footprints of Fig. 3-5 (the sub-fields of a 5×5 receptive field the thesis lists).
+THESIS_CONV_SHAPES = ((1, 1), (1, 3), (3, 1), (3, 3), (3, 5), (5, 3))
 
 
 @dataclass(frozen=True)
@@ -109,7 +120,8 @@ class RepUnit(nn.Module):
 
     ``growable=False`` marks units that width growth must not touch (stems, 1×1 convs of
     bottlenecks and SE); they still fuse like every unit.  ``max_branch_kernel`` bounds the branch
-    footprint (default: the unit's own kernel, so inference cost never rises).
+    footprint (default: the unit's own kernel, so inference cost never rises); ``branch_space``
+    ("thesis" | "full") is the set of branch kinds within that bound (module docstring).
     """
 
     def __init__(
@@ -121,10 +133,14 @@ class RepUnit(nn.Module):
         groups: int = 1,
         max_branch_kernel: int | None = None,
         growable: bool = True,
+        branch_space: str = "thesis",
     ):
         super().__init__()
         if kernel % 2 == 0:
             raise ArchitectureError(f"kernel size must be odd, got {kernel}")
+        if branch_space not in BRANCH_SPACES:
+            raise ArchitectureError(f"unknown branch space {branch_space!r}; known: {', '.join(BRANCH_SPACES)}")
+        self.branch_space = branch_space
         self.in_ch, self.out_ch, self.kernel = in_ch, out_ch, kernel
         self.stride, self.groups, self.growable = stride, groups, growable
         self.max_branch_kernel = max_branch_kernel or kernel
@@ -134,12 +150,17 @@ class RepUnit(nn.Module):
 
     # ----------------------------------------------------------------------------- structure
     def candidate_branches(self) -> list[BranchSpec]:
-        """Every branch kind this unit may receive (SPEC §3.3 search space)."""
-        m = self.max_branch_kernel
-        sizes = [k for k in (1, 3, 5) if k <= m]
-        out = [BranchSpec("conv", kh, kw) for kh in sizes for kw in sizes]
+        """Every branch kind this unit may receive (SPEC §3.3 search space, ``branch_space``)."""
+        sizes = [k for k in (1, 3, 5) if k <= self.max_branch_kernel]
+        if self.branch_space == "full":
+            convs = [(kh, kw) for kh in sizes for kw in sizes]
+            pools = [k for k in sizes if k > 1]
+        else:  # Fig. 3-5: its conv footprints within the bound, pooling over the whole bound
+            convs = [s for s in THESIS_CONV_SHAPES if max(s) <= self.max_branch_kernel]
+            pools = [sizes[-1]] if sizes[-1] > 1 else []
+        out = [BranchSpec("conv", kh, kw) for kh, kw in convs]
         if self.in_ch == self.out_ch:  # pooling and BN-only cannot change the channel count
-            out += [BranchSpec("pool", k, k) for k in sizes if k > 1]
+            out += [BranchSpec("pool", k, k) for k in pools]
             if self.stride == 1:
                 out.append(BranchSpec("bn"))
         return out
@@ -249,7 +270,7 @@ class RepUnit(nn.Module):
 
     def extra_repr(self) -> str:
         names = ",".join(s.name for s in self.branch_specs[1:]) or "-"
-        return f"stride={self.stride}, groups={self.groups}, branches=[{names}]"
+        return f"stride={self.stride}, groups={self.groups}, space={self.branch_space}, branches=[{names}]"
 
 
 def fuse_model(model: nn.Module) -> nn.Module:
