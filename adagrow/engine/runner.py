@@ -129,7 +129,8 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
         bundle = load_dataset(cfg.dataset, resolve_data_dir(cfg.data_dir), batch_size=cfg.recipe.batch_size,
                               device=device, seed=cfg.seed, val_size=cfg.val_size,
                               train_subset=cfg.train_subset, test_subset=cfg.test_subset,
-                              download=cfg.download, num_workers=cfg.num_workers)
+                              download=cfg.download, num_workers=cfg.num_workers,
+                              randaugment=cfg.recipe.randaugment)
     epochs = cfg.total_epochs
     steps_per_epoch = len(bundle.train)
     total_steps = epochs * steps_per_epoch
@@ -193,8 +194,9 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                     model, bundle.train, optimizer, step=state["step"], total_steps=total_steps,
                     base_lr=cfg.recipe.lr, warmup_steps=int(cfg.recipe.warmup_epochs * steps_per_epoch),
                     min_lr=cfg.recipe.min_lr, label_smoothing=cfg.recipe.label_smoothing,
+                    weight_decay=cfg.recipe.weight_decay, min_weight_decay=cfg.recipe.min_weight_decay,
                     grad_clip=cfg.recipe.grad_clip, amp=cfg.amp, channels_last=channels_last,
-                    extra_loss=method.extra_loss, progress=bar)
+                    extra_loss=method.extra_loss, after_step=method.after_step, progress=bar)
             bar.close()
             with timer.phase("eval"):
                 val_m = evaluate(model, bundle.val, amp=cfg.amp, channels_last=channels_last)
