@@ -1,0 +1,261 @@
+"""The pruning pipeline every pruning baseline shares: pretrain (or load) → prune → fine-tune, in one run.
+
+The runner trains; this Method decides.  Epochs ``[0, prune_after)`` are the pretrain phase (plus any
+method-specific training before the prune, e.g. DSP's group learning), the prune happens at the end of
+epoch ``prune_after`` (or, with ``--pretrained`` and nothing to train before it, while the model is
+built), and the rest are fine-tuning.  Each phase is named by ``phase(epoch)``, so the record's
+``gpu_seconds`` has them apart; the prune step itself is timed here (``prune_seconds``) because the
+runner books a model change under "grow".
+
+What a subclass provides: ``prune(ctx, model)`` (returns the pruned model and says what it did),
+``restore(model)`` (rebuild the pruned architecture on a freshly built dense model, for resume),
+``deploy_model``, and its own state.  Accuracy right after the prune (validation and test) is measured
+here with the run's own data settings, so one run gives both the "before" and the "after fine-tuning"
+rows of Tables 3-29 / 3-30; the dense model's params, MACs and latency are measured just before the
+prune, in the same run as the pruned model's.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from adagrow.engine.fixed import FIXED_MODELS, build_reference
+from adagrow.engine.method import Method, ModelChange, RunContext
+from adagrow.engine.timing import PhaseTimer
+from adagrow.errors import AdaGrowError
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Options every pruning pipeline has."""
+
+    ratio: float = 0.5  # requested sparsity (share of channels / weights removed)
+    # Epochs after the prune.  None: every epoch of the run with --pretrained, else the last half.
+    finetune_epochs: int | None = None
+    # A trained model to start from (a run's deploy.pt or last.pt): the pretrain phase is skipped.
+    pretrained: str | None = None
+    stem: str = "auto"  # ResNet references only, as --method fixed
+
+    def __post_init__(self):
+        if not 0.0 < self.ratio < 1.0:
+            raise AdaGrowError(f"--ratio must be between 0 and 1 (got {self.ratio})")
+        if self.finetune_epochs is not None and self.finetune_epochs < 0:
+            raise AdaGrowError(f"--finetune-epochs must be 0 or more (got {self.finetune_epochs})")
+        if self.pretrained is not None and not Path(self.pretrained).is_file():
+            raise AdaGrowError(f"--pretrained {self.pretrained}: no such file (give a run's deploy.pt or last.pt)")
+
+    @property
+    def default_recipe(self) -> str:
+        """Pruned models start from the fixed references, trained (and fine-tuned) with their recipe."""
+        return "thesis"
+
+
+class PruningPipeline(Method):
+    """Base class of the pruning baselines (see the module docstring)."""
+
+    name = "prune"
+    physical = False  # True when the deploy model is physically smaller (structured methods)
+    keeps_optimizer = True  # False when pruning replaces the parameters (structured methods)
+
+    def __init__(self, cfg: PipelineOptions):
+        self.cfg = cfg
+        self.pruned = False
+        self.prune_after = 0
+        self.result: dict[str, Any] = {}  # what the prune did and measured (goes into the record)
+        self._data = None  # the run's data, loaded once for the after-prune evaluation
+
+    # ---- what subclasses decide ---------------------------------------------------------------------
+    def prune(self, ctx: RunContext, model: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+        """Prune ``model`` (a dense, trained model; it may be changed in place); return the pruned model
+        and what to record (at least ``requested_sparsity`` and ``achieved_sparsity``)."""
+        raise NotImplementedError
+
+    def restore(self, model: nn.Module) -> nn.Module:
+        """On resume: turn a freshly built dense model into the pruned architecture (values follow)."""
+        raise NotImplementedError
+
+    def pre_prune_phase(self, epoch: int) -> str:
+        return "pretrain"
+
+    # ---- schedule -----------------------------------------------------------------------------------
+    def schedule(self, epochs: int) -> int:
+        """Epochs trained before the prune."""
+        finetune = self.cfg.finetune_epochs
+        if finetune is None:
+            finetune = epochs if self.cfg.pretrained else epochs // 2
+        if finetune > epochs:
+            raise AdaGrowError(f"--finetune-epochs {finetune} is more than the run's {epochs} epochs")
+        if finetune == epochs and not self.cfg.pretrained:
+            raise AdaGrowError("no epoch trains the model before it is pruned: give --pretrained PATH or "
+                               f"fewer --finetune-epochs than the run's {epochs} epochs")
+        return epochs - finetune
+
+    def phase(self, epoch: int) -> str:
+        return self.pre_prune_phase(epoch) if epoch < self.prune_after else "finetune"
+
+    # ---- the Method hooks ---------------------------------------------------------------------------
+    def build_model(self, ctx: RunContext) -> nn.Module:
+        self.prune_after = self.schedule(ctx.epochs)
+        model = self.dense_model(ctx)
+        if self.pruned:  # resume after the prune: the checkpoint's values go into the pruned shapes
+            return self.restore(self.prunable(model))
+        if self.prune_after == 0:
+            model = self._prune_now(ctx, model)
+        return model
+
+    def on_epoch_end(self, ctx: RunContext, epoch: int, model: nn.Module, metrics: dict[str, float]) -> ModelChange | None:
+        if self.pruned or epoch + 1 != self.prune_after:
+            return None
+        params_before = sum(p.numel() for p in model.parameters())
+        pruned = self._prune_now(ctx, model)
+        event = {"kind": "prune", "where": self.name, "params_before": params_before,
+                 **{k: self.result[k] for k in ("requested_sparsity", "achieved_sparsity")}}
+        return ModelChange(pruned, event, inherit_optimizer=self.keeps_optimizer)
+
+    def summary(self) -> dict[str, Any]:
+        return {"pruning": {**self.result, "physical": self.physical, "prune_after_epochs": self.prune_after}}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"pruned": self.pruned, "result": self.result}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.pruned, self.result = state["pruned"], state["result"]
+
+    # ---- the dense model ----------------------------------------------------------------------------
+    def dense_model(self, ctx: RunContext) -> nn.Module:
+        """The model before pruning: the --pretrained one, a fixed reference, or a grown AdaGrow
+        architecture (``--model vgg:1-2-2``, trained as AdaGrow trains it, with its branches)."""
+        if self.cfg.pretrained:
+            model, source_seconds = load_pretrained(self.cfg.pretrained, ctx, self)
+            self.result.setdefault("pretrained_from", self.cfg.pretrained)
+            self.result.setdefault("pretrain_seconds", source_seconds)
+            return model
+        name = ctx.config.model
+        if not name:
+            raise AdaGrowError(f"--method {self.name} needs --model (one of {', '.join(FIXED_MODELS)}, or a grown "
+                               "AdaGrow architecture such as vgg:1-2-2) or --pretrained PATH")
+        return build_dense(name, ctx, self.cfg.stem)
+
+    def prunable(self, model: nn.Module) -> nn.Module:
+        """The form that is pruned: a grown CNN is fused first (its branches become one convolution)."""
+        from adagrow.models.cnn import GrowableCNN
+        from adagrow.models.reparam import fuse_model
+
+        if isinstance(model, GrowableCNN) and model.units(growable_only=False):
+            return fuse_model(model).train()
+        return model
+
+    # ---- the prune ----------------------------------------------------------------------------------
+    def _prune_now(self, ctx: RunContext, model: nn.Module) -> nn.Module:
+        model = self.prunable(model)
+        self.result["dense"] = measure(ctx, model)
+        timer = PhaseTimer(ctx.device)
+        with timer.phase("prune"):
+            pruned, info = self.prune(ctx, model)
+        self.pruned = True
+        self.result.update(info)
+        self.result["prune_seconds"] = timer.seconds["prune"]
+        self.result["time_unit"] = timer.unit
+        self.result["after_prune"] = {**measure(ctx, self.deploy_model(pruned), latency=False),
+                                      **self.evaluate(ctx, pruned)}
+        ctx.log(f"  pruned ({self.name}): sparsity {info['achieved_sparsity']:.4f} (requested "
+                f"{info['requested_sparsity']:.4f}), val {self.result['after_prune']['val_acc']:.2f}% "
+                f"test {self.result['after_prune']['test_acc']:.2f}% before fine-tuning")
+        return pruned
+
+    def evaluate(self, ctx: RunContext, model: nn.Module) -> dict[str, float]:
+        """Validation and test accuracy of ``model`` on the run's own splits (same seed, same subsets)."""
+        from adagrow.data import load_dataset, resolve_data_dir
+        from adagrow.engine.loop import evaluate
+
+        cfg = ctx.config
+        if self._data is None:
+            self._data = load_dataset(cfg.dataset, resolve_data_dir(cfg.data_dir), batch_size=cfg.recipe.batch_size,
+                                      device=ctx.device, seed=cfg.seed, val_size=cfg.val_size,
+                                      train_subset=cfg.train_subset, test_subset=cfg.test_subset,
+                                      download=False, num_workers=cfg.num_workers)
+        model = model.to(ctx.device)
+        was_training = model.training
+        out = {"val_acc": evaluate(model, self._data.val, amp=cfg.amp)["acc"],
+               "test_acc": evaluate(model, self._data.test, amp=cfg.amp)["acc"]}
+        model.train(was_training)
+        return out
+
+
+# ---- helpers shared by the methods ------------------------------------------------------------------
+def build_dense(name: str, ctx: RunContext, stem: str = "auto") -> nn.Module:
+    """A fixed reference (``resnet50``, ``vit_base``...) or a grown AdaGrow architecture (``family:arch``)."""
+    if name in FIXED_MODELS:
+        return build_reference(name, ctx.num_classes, ctx.input_size, stem, vocab_size=ctx.data_meta.get("vocab_size"))
+    if ":" not in name:
+        raise AdaGrowError(f"--model {name!r}: give a fixed reference ({', '.join(FIXED_MODELS)}) or a grown AdaGrow "
+                           "architecture as family:arch (e.g. vgg:1-2-2, resnet:2-2-3-2, vit:D4W384)")
+    from adagrow.api import create_model
+
+    family, arch = name.split(":", 1)
+    kw: dict[str, Any] = {"input_size": ctx.input_size} if family == "vit" else {}
+    return create_model(family, arch, ctx.num_classes, in_chans=ctx.input_size[0], **kw)
+
+
+def load_pretrained(path: str, ctx: RunContext, method: PruningPipeline) -> tuple[nn.Module, float | None]:
+    """The model of a finished run's ``deploy.pt`` (the module itself) or of a run's ``last.pt`` (its
+    weights, in the architecture ``--model`` names), and the optimisation seconds that produced it."""
+    from adagrow.engine.checkpoint import load_checkpoint
+
+    payload = load_checkpoint(Path(path))
+    if isinstance(payload.get("model"), nn.Module):  # deploy.pt
+        model = copy.deepcopy(payload["model"]).train()
+        seconds = (payload.get("record") or {}).get("gpu_seconds")
+    elif isinstance(payload.get("model"), dict) and "config" in payload:  # a run's resume checkpoint
+        name = ctx.config.model or payload["config"].get("model")
+        if not name:
+            raise AdaGrowError(f"--pretrained {path}: a checkpoint holds weights only; give --model too")
+        model = build_dense(name, ctx, method.cfg.stem)
+        try:
+            model.load_state_dict(payload["model"])
+        except RuntimeError as exc:
+            raise AdaGrowError(f"--pretrained {path} does not fit --model {name}: {str(exc).splitlines()[0]}") from None
+        seconds = (payload.get("timer") or {}).get("seconds")
+    else:
+        raise AdaGrowError(f"--pretrained {path} is neither a run's deploy.pt nor its last.pt")
+    head = classifier(model)
+    out = head.out_features if head is not None else None
+    if out is not None and out != ctx.num_classes:
+        raise AdaGrowError(f"--pretrained {path} predicts {out} classes; {ctx.config.dataset} has {ctx.num_classes}")
+    return model, (sum(seconds.values()) if seconds else None)
+
+
+def classifier(model: nn.Module) -> nn.Module | None:
+    """The output layer (left dense by every method, as in the papers): the last Linear."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
+
+
+def example_input(ctx: RunContext) -> torch.Tensor:
+    """A batch-1 input, as the runner's, drawn from its own generator: the run's RNG stream (and so a
+    resumed run's equality with an uninterrupted one) does not depend on whether a prune measured here."""
+    if len(ctx.input_size) == 1:
+        return torch.full((1, ctx.input_size[0]), 5, dtype=torch.long, device=ctx.device)
+    return torch.randn(1, *ctx.input_size, generator=torch.Generator().manual_seed(0)).to(ctx.device)
+
+
+def measure(ctx: RunContext, model: nn.Module, latency: bool = True) -> dict[str, Any]:
+    """Params, MACs (batch 1) and, unless ``latency=False``, batch-1 latency of ``model`` on the run's device."""
+    from adagrow.measure.latency import measure_latency
+    from adagrow.measure.profile import profile
+
+    was_training = model.training
+    model = model.to(ctx.device).eval()
+    x = example_input(ctx)
+    out: dict[str, Any] = dict(profile(model, ctx.input_size, example=x))
+    if latency:
+        lat = measure_latency(model, x, repeats=ctx.config.latency_repeats, threads=ctx.config.threads)
+        out["latency_ms"] = {lat["device"]: lat}
+    model.train(was_training)
+    return out

@@ -1,0 +1,94 @@
+"""Activation-aware magnitude pruning, Wanda (Sun et al., ICLR 2024): score S_ij = |W_ij| · ‖X_j‖₂.
+
+‖X_j‖₂ is the root mean square of input feature j over calibration tokens from training batches
+(Wanda's ``scaler_row``); for a convolution, over the columns of its unfolded input (``nn.Unfold``,
+column c·kh·kw + i·kw + j, which matches ``weight.flatten(1)``).  The paper compares weights within
+each output row (``--scope row``, the default here); ``layer``, ``global`` and ``2:4`` rank as for
+magnitude pruning.  Simplification: all layers are scored in one calibration pass of the dense model,
+not block by block on the outputs of already-pruned blocks as the LLM code does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from adagrow.engine.method import RunContext
+from adagrow.errors import AdaGrowError
+from adagrow.methods import METHODS, MethodEntry
+from baselines.prune.masked import MaskedPipeline, MaskOptions
+
+
+@dataclass(frozen=True)
+class WandaConfig(MaskOptions):
+    scope: str = "row"
+    calibration_batches: int = 8  # training batches whose activations give ‖X‖
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.calibration_batches < 1:
+            raise AdaGrowError(f"--calibration-batches must be at least 1 (got {self.calibration_batches})")
+
+
+def input_columns(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The layer's input as (tokens, input columns of ``weight.flatten(1)``)."""
+    if isinstance(layer, nn.Conv2d):
+        cols = F.unfold(x, layer.kernel_size, dilation=layer.dilation, padding=layer.padding, stride=layer.stride)
+        return cols.transpose(1, 2).reshape(-1, cols.shape[1])  # grouped convs: see activation_norms
+    return x.reshape(-1, x.shape[-1])
+
+
+@torch.no_grad()
+def activation_norms(model: nn.Module, layers: dict[str, nn.Module], batches) -> dict[str, torch.Tensor]:
+    """‖X_j‖₂ per input column of each layer (root of the mean of squares over all calibration tokens)."""
+    sums = {name: None for name in layers}
+    counts = dict.fromkeys(layers, 0)
+
+    def hook(name):
+        def record(module, inputs, output):
+            cols = input_columns(module, inputs[0].float())
+            sq = cols.pow(2).sum(0)
+            sums[name] = sq if sums[name] is None else sums[name] + sq
+            counts[name] += cols.shape[0]
+        return record
+
+    handles = [m.register_forward_hook(hook(name)) for name, m in layers.items()]
+    was_training = model.training
+    model.eval()
+    try:
+        for x in batches:
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return {name: (sums[name] / max(counts[name], 1)).sqrt() for name in layers if sums[name] is not None}
+
+
+def wanda_scores(layers: dict[str, nn.Module], norms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """|W| · ‖X_j‖ broadcast over the output rows, in the weight's shape."""
+    out = {}
+    for name, m in layers.items():
+        w = m.weight.detach()
+        if name not in norms or (isinstance(m, nn.Conv2d) and m.groups != 1):
+            raise AdaGrowError(f"wanda: layer {name} saw no calibration input or is a grouped convolution")
+        out[name] = (w.abs().flatten(1) * norms[name].to(w.device)).view_as(w)
+    return out
+
+
+class WandaPruning(MaskedPipeline):
+    name = "wanda"
+
+    def scores(self, ctx: RunContext, model: nn.Module, layers: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
+        if ctx.train_batches is None:
+            raise AdaGrowError("wanda needs training batches for calibration")
+        stream = ctx.train_batches()
+        batches = [next(stream)[0] for _ in range(self.cfg.calibration_batches)]
+        return wanda_scores(layers, activation_norms(model, layers, batches))
+
+
+METHODS.register("wanda", MethodEntry(WandaConfig, WandaPruning,
+                                      "activation-aware magnitude pruning (Wanda): |W|·‖X‖, per row, layer or 2:4"))

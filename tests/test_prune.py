@@ -1,0 +1,229 @@
+"""Pruning baselines: the masks and the structured prune do what the papers say, and the pipeline
+(pretrain → prune → fine-tune in one run) records both accuracies and resumes from any phase."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from adagrow.config import RECIPES, RunConfig
+from adagrow.engine.runner import Interrupted, run
+from adagrow.errors import AdaGrowError
+from adagrow.methods import load_builtin_methods
+from baselines.prune import masks, pipeline
+from baselines.prune.magnitude import MagnitudeConfig
+from baselines.prune.slim import SlimConfig, bn_channels, slim
+from baselines.prune.wanda import WandaConfig, activation_norms, wanda_scores
+
+pytestmark = pytest.mark.filterwarnings("ignore:MNIST. md5")
+
+
+def chain(in_chans: int = 1, classes: int = 10) -> nn.Module:
+    """conv-BN-ReLU twice, pool, classifier: no coupling, so slimming ranks each BN channel alone."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(in_chans, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                         nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, classes))
+
+
+@pytest.fixture
+def tiny_models(monkeypatch):
+    """``--model chain`` builds the tiny chain (the real references are too slow for CPU tests)."""
+    real = pipeline.build_dense
+
+    def build(name, ctx, stem="auto"):
+        return chain(ctx.input_size[0], ctx.num_classes) if name == "chain" else real(name, ctx, stem)
+
+    monkeypatch.setattr(pipeline, "build_dense", build)
+
+
+def _cfg(data_dir, out, method, mcfg, **kw) -> RunConfig:
+    recipe = dataclasses.replace(RECIPES.get("adagrow"), lr=0.05, batch_size=64)
+    base = dict(dataset="mnist", method=method, model="chain", recipe=recipe, method_config=mcfg, epochs=4,
+                data_dir=str(data_dir), output_dir=str(out), deterministic=True, threads=1, latency_repeats=3,
+                val_size=100, keep_checkpoint=True)
+    return RunConfig(**{**base, **kw})
+
+
+# ---- masks -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("scope", ["global", "layer", "row"])
+@pytest.mark.parametrize("ratio", [0.5, 0.7])
+def test_achieved_sparsity_is_the_requested_ratio_to_one_weight(scope, ratio):
+    torch.manual_seed(0)
+    scores = {"a": torch.rand(8, 20), "b": torch.rand(6, 10, 3, 3)}
+    chosen = masks.choose_masks(scores, scope, ratio)
+    zeros = sum(int((~m).sum()) for m in chosen.values())
+    total = sum(m.numel() for m in chosen.values())
+    assert abs(zeros - ratio * total) <= (1 if scope == "global" else len(scores) * 10)  # rounding per group
+    if scope == "row":  # every row of every layer loses the same number
+        for m in chosen.values():
+            per_row = (~m).reshape(m.shape[0], -1).sum(1)
+            assert per_row.unique().numel() == 1
+    if scope == "global":  # one threshold: every kept score is at least every pruned one
+        kept = torch.cat([s[m] for s, m in zip(scores.values(), chosen.values())])
+        gone = torch.cat([s[~m] for s, m in zip(scores.values(), chosen.values())])
+        assert kept.min() >= gone.max()
+
+
+def test_every_2_of_4_group_along_the_input_dimension_has_exactly_two_zeros():
+    torch.manual_seed(0)
+    linear, conv = torch.randn(5, 16), torch.randn(4, 8, 3, 3)
+    for w in (linear, conv):
+        m = masks.nm_mask(w.abs(), 2, 4)
+        cols = masks.columns_last(m)  # conv: (out, kh, kw, C), input channels innermost
+        assert ((~cols).reshape(cols.shape[0], -1, 4).sum(-1) == 2).all()
+        kept = masks.columns_last(w.abs())[cols].reshape(cols.shape[0], -1, 2)
+        gone = masks.columns_last(w.abs())[~cols].reshape(cols.shape[0], -1, 2)
+        assert (kept.min(-1).values >= gone.max(-1).values).all()  # the two largest of each four stay
+    conv_mask = masks.nm_mask(conv.abs(), 2, 4)
+    assert ((~conv_mask).permute(0, 2, 3, 1).reshape(4, 3, 3, 2, 4).sum(-1) == 2).all()
+
+
+def test_bad_scope_is_one_clear_error():
+    with pytest.raises(AdaGrowError, match="N:M"):
+        MagnitudeConfig(scope="4:2")
+    with pytest.raises(AdaGrowError, match="ratio"):
+        MagnitudeConfig(ratio=1.0)
+
+
+def test_wanda_and_magnitude_choose_differently_when_activation_norms_matter():
+    layer = nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, 2.0]]))  # magnitude keeps input 1
+    model = nn.Sequential(layer)
+    x = torch.tensor([[10.0, 1.0], [-10.0, 1.0]])  # but input 0 carries ten times the signal
+    layers = {"0": layer}
+    wanda = masks.choose_masks(wanda_scores(layers, activation_norms(model, layers, [x])), "row", 0.5)["0"]
+    magnitude = masks.choose_masks({"0": layer.weight.abs()}, "row", 0.5)["0"]
+    assert magnitude.tolist() == [[False, True]]
+    assert wanda.tolist() == [[True, False]]
+
+
+def test_wanda_norms_of_a_convolution_follow_its_unfolded_input_columns():
+    conv = nn.Conv2d(2, 3, 3, padding=1, bias=False)
+    x = torch.zeros(1, 2, 4, 4)
+    x[:, 1] = 2.0  # channel 1 only: its 9 columns (1·9 ... 1·9+8) carry the signal
+    norms = activation_norms(nn.Sequential(conv), {"0": conv}, [x])["0"]
+    assert norms.shape == (18,)
+    assert (norms[:9] == 0).all() and (norms[9:] > 0).all()
+    assert norms[9 + 4] == pytest.approx(2.0)  # the centre tap sees the channel at every position
+
+
+# ---- slimming ----------------------------------------------------------------------------------------
+def _with_gammas(model: nn.Module) -> nn.Module:
+    gen = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.num_features, generator=gen) * 2 - 1)
+                m.bias.copy_(torch.rand(m.num_features, generator=gen))
+                m.running_mean.copy_(torch.rand(m.num_features, generator=gen))
+    return model.eval()
+
+
+@pytest.mark.parametrize("ratio", [0.5, 0.7])
+def test_slimming_removes_the_smallest_gammas_and_the_pruned_model_equals_the_masked_original(ratio):
+    dense = _with_gammas(chain())
+    gammas = torch.cat([m.weight.detach().abs() for m in dense.modules() if isinstance(m, nn.BatchNorm2d)])
+    pruned = slim(_copy(dense), torch.randn(1, 1, 8, 8), ratio).eval()
+    assert abs(bn_channels(pruned) - (1 - ratio) * 32) <= 1  # to one channel
+    kept = torch.cat([m.weight.detach().abs() for m in pruned.modules() if isinstance(m, nn.BatchNorm2d)])
+    threshold = gammas.sort().values[32 - kept.numel()]  # every removed γ is below every kept one
+    assert kept.min() >= threshold and sorted(kept.tolist()) == sorted(gammas[gammas >= threshold].tolist())
+    masked = _copy(dense)  # the original with the removed channels' BN outputs zeroed
+    for bn in (m for m in masked.modules() if isinstance(m, nn.BatchNorm2d)):
+        gone = bn.weight.detach().abs() < threshold
+        with torch.no_grad():
+            bn.weight[gone] = 0
+            bn.bias[gone] = 0
+    x = torch.randn(4, 1, 8, 8)
+    assert sum(p.numel() for p in pruned.parameters()) < sum(p.numel() for p in dense.parameters())
+    torch.testing.assert_close(pruned(x), masked(x), rtol=1e-5, atol=1e-5)
+
+
+def _copy(model):
+    import copy
+
+    return copy.deepcopy(model)
+
+
+def test_slimming_a_model_without_batchnorm_is_refused():
+    with pytest.raises(AdaGrowError, match="no BatchNorm"):
+        slim(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), torch.randn(1, 4), 0.5)
+
+
+# ---- the pipeline through the runner -----------------------------------------------------------------
+PIPELINES = {
+    "slim": SlimConfig(ratio=0.5, finetune_epochs=2),
+    "magnitude": MagnitudeConfig(ratio=0.7, finetune_epochs=2),
+    "magnitude-2:4": MagnitudeConfig(scope="2:4", finetune_epochs=2),
+    "wanda": WandaConfig(ratio=0.5, finetune_epochs=2, calibration_batches=2),
+}
+
+
+def _method(key: str) -> str:
+    return key.split("-")[0]
+
+
+@pytest.mark.parametrize("key", list(PIPELINES))
+def test_a_pipeline_records_phases_sparsity_and_accuracy_before_and_after_fine_tuning(key, tiny_mnist, tmp_path,
+                                                                                     tiny_models):
+    rec = run(_cfg(tiny_mnist, tmp_path, _method(key), PIPELINES[key]))
+    p = rec["pruning"]
+    assert {"pretrain", "finetune"} <= set(rec["gpu_seconds"]) and p["prune_seconds"] >= 0
+    assert p["requested_sparsity"] == 0.5 if key != "magnitude" else p["requested_sparsity"] == 0.7
+    assert {"val_acc", "test_acc", "params", "macs"} <= set(p["after_prune"])
+    assert {"params", "macs", "latency_ms"} <= set(p["dense"])
+    [event] = rec["growth_events"]
+    assert event["kind"] == "prune" and event["epoch"] == 2
+    if key == "slim":
+        assert p["physical"] and abs(p["achieved_sparsity"] - 0.5) <= 1 / 32
+        assert rec["params"] == p["after_prune"]["params"] < p["dense"]["params"]
+        assert rec["macs"] < p["dense"]["macs"]
+    else:
+        assert not p["physical"] and rec["params"] == p["dense"]["params"]
+        rounding = 16 if key == "wanda" else 1  # row scope rounds each 9-weight row of the stem: half a weight each
+        assert abs(p["pruned_weights"] - p["requested_sparsity"] * p["prunable_weights"]) <= rounding
+        deploy = torch.load(rec["deploy_model"], weights_only=False)["model"]
+        zeros = sum(int((m.weight == 0).sum()) for m in deploy.modules() if isinstance(m, nn.Conv2d))
+        assert zeros >= p["pruned_weights"]  # the masks stayed applied through fine-tuning
+    if key == "magnitude-2:4":
+        assert p["sparse_kernel"].startswith("simulated")
+        assert p["left_dense_for_nm"] == ["0"]  # the 1-channel stem has no group of four inputs
+
+
+@pytest.mark.parametrize("key", ["slim", "magnitude"])
+def test_resume_from_each_phase_equals_an_uninterrupted_pipeline(key, tiny_mnist, tmp_path, tiny_models):
+    cfg = _cfg(tiny_mnist, tmp_path / "full", _method(key), PIPELINES[key])
+    full = run(cfg)
+    for k in (1, 2, 3):  # in pretraining, right after the prune, in fine-tuning
+        cfg_k = dataclasses.replace(cfg, output_dir=str(tmp_path / f"cut{k}"))
+        with pytest.raises(Interrupted):
+            run(cfg_k, interrupt_after=k)
+        resumed = run(dataclasses.replace(cfg_k, resume=True))
+        assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in full["history"]]
+        assert resumed["test_acc"] == full["test_acc"] and resumed["params"] == full["params"]
+        assert resumed["pruning"]["after_prune"] == full["pruning"]["after_prune"]
+
+
+def test_a_pretrained_model_is_pruned_before_the_first_epoch(tiny_mnist, tmp_path, tiny_models):
+    source = run(_cfg(tiny_mnist, tmp_path / "src", "magnitude", MagnitudeConfig(finetune_epochs=1), epochs=2))
+    cfg = _cfg(tiny_mnist, tmp_path / "out", "slim", SlimConfig(pretrained=source["deploy_model"]), epochs=1)
+    rec = run(cfg)
+    p = rec["pruning"]
+    assert p["prune_after_epochs"] == 0 and rec["growth_events"] == []
+    assert p["pretrain_seconds"] == pytest.approx(sum(source["gpu_seconds"].values()))
+    assert "pretrain" not in rec["gpu_seconds"] and rec["params"] < p["dense"]["params"]
+    with pytest.raises(AdaGrowError, match="--pretrained"):
+        run(_cfg(tiny_mnist, tmp_path / "x", "slim", SlimConfig(finetune_epochs=1), epochs=1))
+
+
+def test_the_methods_are_registered_with_their_options():
+    methods = load_builtin_methods()
+    for name in ("slim", "magnitude", "wanda"):
+        assert name in methods
+    assert methods.get("slim").config_cls is SlimConfig
+    assert SlimConfig().default_recipe == "thesis"
