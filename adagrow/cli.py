@@ -82,7 +82,8 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="dataset root (default: $ADAGROW_DATA, else ./data)")
     p.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
     p.add_argument("--download", action="store_true", help="download a missing dataset if online")
-    p.add_argument("--output", default="results", help="where result records and runs go (default: results/)")
+    p.add_argument("--output", default="runs", help="where result records and runs go (default: runs/, ignored by git; "
+                   "--output results adds to the committed reference set)")
     p.add_argument("--profile", default="full", choices=PROFILES.names(), help="smoke: about a minute on a CPU")
     p.add_argument("--recipe", choices=RECIPES.names(), help="training recipe (default: the method's)")
     p.add_argument("--epochs", type=int)
@@ -155,11 +156,14 @@ def cmd_train(argv: list[str]) -> int:
 def cmd_suite(argv: list[str]) -> int:
     from suites import run_suite
 
-    p = argparse.ArgumentParser(prog="adagrow suite", description="run every configuration of a suite")
-    p.add_argument("name", help="suite name (see suites/)")
-    p.add_argument("--list", action="store_true", help="only list the runs")
+    p = argparse.ArgumentParser(
+        prog="adagrow suite", description="run every entry of a suite; entries with a record of the same "
+        "config in <output>/<suite>.jsonl are skipped, interrupted ones continue from their checkpoint")
+    p.add_argument("name", help="suite name: a dataset (mnist, cifar10, ...) or a thesis table (table3-2, ...)")
+    p.add_argument("--list", action="store_true", help="only list the entries (and which are done)")
     p.add_argument("--only", help="run only entries whose name contains this text")
     p.add_argument("--all", action="store_true", help="with --profile smoke: every entry, not the smoke selection")
+    p.add_argument("--force", action="store_true", help="rerun entries that are done (a new record; old ones are kept)")
     _common_run_options(p)
     args = p.parse_args(argv)
     return run_suite(args)

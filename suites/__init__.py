@@ -2,14 +2,23 @@
 
 A suite is a list of :class:`Entry` — method, model/family, recipe and the method's options.  Every
 ``nox -s <dataset>`` session runs ``adagrow suite <dataset>``; thesis ablations are suites named after
-their table (``table3-3``).  Suites are resumable: an entry that already has an ``ok`` record in the
-suite's results file is skipped, and an interrupted entry continues from its checkpoint.
+their table (``table3-3``).
+
+Running a suite (``run_suite``) is resumable: an entry is skipped when the suite's results file
+already holds an ``ok`` record of *the same resolved configuration* (not merely the same name: a
+record of an older smoke profile is not this entry's result), and an interrupted entry continues from
+its checkpoint.  ``--force`` reruns entries anyway (a new record; old ones are kept).  One failing
+entry does not end the suite: it is reported, the remaining entries run, and the suite ends with a
+summary table and a non-zero status.  Ctrl-C still stops everything.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
+import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,44 +67,132 @@ def run_config_for(entry: Entry, args: argparse.Namespace, suite: str):
         seed=args.seed, profile=args.profile, epochs=args.epochs or entry.epochs, train_subset=args.train_subset,
         data_dir=args.data_dir, download=args.download and not args.no_download, output_dir=args.output,
         suite=suite, device=args.device, amp=not args.no_amp, compile=args.compile, deterministic=args.deterministic,
-        threads=args.threads, wandb=args.wandb, resume=True,
+        threads=args.threads, wandb=args.wandb,
     )
 
 
-def _done(results: Path, run_name: str) -> bool:
-    from adagrow.records.store import read_records
+def _done(records: list[dict[str, Any]], cfg) -> dict[str, Any] | None:
+    """The latest ``ok`` record of exactly this configuration, or None.
 
-    if not results.exists():
-        return False
-    return any(r.get("status") == "ok" and Path(r.get("run_dir", "")).name == run_name for r in read_records(results))
+    Judged by the resolved config's identity (``RunConfig.identity``: everything but where the files
+    are), not by the entry's name: a record of another profile version, epoch count or method option
+    is not this entry's result.  The run directory's name (which carries a hash of that identity)
+    must match as well, so the checkpoint and deploy model of a skipped entry are this config's.
+    """
+    from adagrow.config import identity_of
+
+    want = cfg.identity()
+    for r in reversed(records):
+        if (r.get("status") == "ok" and Path(r.get("run_dir", "")).name == cfg.run_name
+                and identity_of(r.get("config") or {}) == want):
+            return r
+    return None
 
 
-def run_suite(args: argparse.Namespace) -> int:
-    from adagrow.engine.runner import run
+def _select(args: argparse.Namespace) -> list[Entry]:
+    from adagrow.errors import AdaGrowError
 
     entries = _load().get(args.name)
     if args.only:
-        entries = [e for e in entries if args.only in e.name]
-    elif args.profile == "smoke" and not args.all:
+        selected = [e for e in entries if args.only in e.name]
+        if not selected:
+            raise AdaGrowError(f"no entry of suite {args.name!r} has {args.only!r} in its name; "
+                               f"its entries: {', '.join(e.name for e in entries)}")
+        return selected
+    if args.profile == "smoke" and not args.all:
         # a smoke run of a suite checks the pipeline end to end, not every row: one run per kind
-        entries = [e for e in entries if e.smoke]
+        return [e for e in entries if e.smoke]
+    return entries
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one entry in this invocation."""
+
+    name: str
+    status: str  # "ok" (ran now) | "done" (an earlier record, skipped) | "failed"
+    record: dict[str, Any] | None = None
+    error: str = ""
+
+
+def run_suite(args: argparse.Namespace) -> int:
+    """Run (or list) a suite's entries; 0 if every entry has a result, 1 if any failed."""
+    from adagrow.records.store import read_records
+
     suite = args.name if args.suite == "adhoc" else args.suite
-    configs = [(e, run_config_for(e, args, suite)) for e in entries]
+    configs = [(e, run_config_for(e, args, suite)) for e in _select(args)]
     results = Path(args.output) / f"{suite}.jsonl"
+    records = read_records(results) if results.exists() else []
     if args.list:
+        print(f"suite {suite}: {len(configs)} entries; records in {results}")
         for e, cfg in configs:
-            print(f"{e.name:<40} {e.method:<8} {cfg.recipe.name:<20} {'done' if _done(results, cfg.run_name) else ''}")
+            print(f"  {e.name:<40} {e.method:<8} {cfg.recipe.name:<20} {'done' if _done(records, cfg) else ''}")
         return 0
-    summary = []
-    for i, (e, cfg) in enumerate(configs, 1):
-        if _done(results, cfg.run_name):
-            print(f"[{i}/{len(configs)}] {e.name}: already done, skipped")
+    outcomes = [_run_entry(f"[{i}/{len(configs)}] {e.name}", e, cfg, records, args.force)
+                for i, (e, cfg) in enumerate(configs, 1)]
+    print(summary_table(suite, outcomes, results), flush=True)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _run_entry(head: str, entry: Entry, cfg, records: list[dict[str, Any]], force: bool) -> Outcome:
+    """Run one entry unless it is done; a failure is reported and returned, never raised (but Ctrl-C is)."""
+    from adagrow.engine.runner import run
+    from adagrow.errors import AdaGrowError
+
+    done = None if force else _done(records, cfg)
+    if done is not None:
+        print(f"{head}: done (test {_pct(done.get('test_acc'))}), skipped; --force reruns it", flush=True)
+        return Outcome(entry.name, "done", done)
+    print(head, flush=True)
+    run_dir = Path(cfg.output_dir) / "runs" / cfg.run_name  # where the runner keeps this config's files
+    if force:
+        _set_aside(run_dir)
+    try:
+        # continue an interrupted run of this very config; anything else starts afresh
+        return Outcome(entry.name, "ok", run(dataclasses.replace(cfg, resume=(run_dir / "last.pt").exists())))
+    except AdaGrowError as exc:  # the user can fix it (missing data, NaN loss): one message
+        print(f"{head} failed: {exc}", file=sys.stderr, flush=True)
+        return Outcome(entry.name, "failed", error=str(exc))
+    except Exception as exc:  # a bug: keep its traceback, but let the other entries run
+        traceback.print_exc()
+        print(f"{head} failed with an unexpected {type(exc).__name__} (traceback above)", file=sys.stderr, flush=True)
+        return Outcome(entry.name, "failed", error=f"{type(exc).__name__}: {exc}")
+
+
+def _set_aside(run_dir: Path) -> None:
+    """--force: keep an earlier run's files (checkpoint, deploy model) under another name, so that the
+    runner, which never repeats a finished run, starts this one from nothing."""
+    if run_dir.exists():
+        aside = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir.rename(aside)
+        print(f"  --force: the earlier run's files are kept in {aside}", flush=True)
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.2f}%"
+
+
+def summary_table(suite: str, outcomes: list[Outcome], results: Path) -> str:
+    """The end-of-suite table: one row per entry with its status and, when it has one, its result."""
+    from adagrow.engine.progress import format_duration
+
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "done", "failed")}
+    width = max([len("entry"), *(len(o.name) for o in outcomes)])
+    lines = [f"\nsuite {suite}: {counts['ok']} ran, {counts['done']} done before (skipped), {counts['failed']} failed; "
+             f"records in {results}",
+             f"  {'entry':<{width}}  {'status':<7} {'test acc':>8} {'params':>9} {'MACs':>10} {'time':>7}"]
+    for o in outcomes:
+        if o.status == "failed":
+            first_line = o.error.strip().splitlines()[0] if o.error.strip() else "failed"
+            lines.append(f"  {o.name:<{width}}  {'FAILED':<7} {_clip(first_line, 100)}")
             continue
-        print(f"[{i}/{len(configs)}] {e.name}")
-        r = run(cfg)
-        summary.append((e.name, r["test_acc"], r["params"], r["macs"]))
-    if summary:
-        print(f"\nsuite {suite}: {len(summary)} runs finished; records in {results}")
-        for name, acc, params, macs in summary:
-            print(f"  {name:<40} test {acc:6.2f}%  params {params / 1e6:8.3f}M  MACs {macs / 1e6:9.2f}M")
-    return 0
+        r = o.record or {}
+        params = f"{r['params'] / 1e6:.3f}M" if r.get("params") is not None else "-"
+        macs = f"{r['macs'] / 1e6:.2f}M" if r.get("macs") is not None else "-"
+        secs = format_duration(r["wall_seconds"]) if r.get("wall_seconds") is not None else "-"
+        lines.append(f"  {o.name:<{width}}  {o.status:<7} {_pct(r.get('test_acc')):>8} {params:>9} {macs:>10} {secs:>7}")
+    return "\n".join(lines)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

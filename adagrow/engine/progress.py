@@ -54,7 +54,7 @@ def announce(what: str, log: Callable[[str], None] = print, slow: float = 5.0) -
     yield
     took = time.monotonic() - start
     if took > slow:
-        log(f"{what}: done in {_duration(took)}")
+        log(f"{what}: done in {format_duration(took)}")
 
 
 def _is_terminal(stream) -> bool:
@@ -101,14 +101,15 @@ class LineProgress:
         per_step = elapsed / self.done
         loss = loss_sum.item() / max(seen, 1)
         self.log(f"  {self.desc}  step {self.done}/{self.steps}  loss {loss:.4f}  {seen / elapsed:,.0f} img/s  "
-                 f"left: epoch {_duration(per_step * (self.steps - self.done))}, "
-                 f"training {_duration(per_step * (total_steps - step))}")
+                 f"left: epoch {format_duration(per_step * (self.steps - self.done))}, "
+                 f"training {format_duration(per_step * (total_steps - step))}")
 
     def close(self) -> None:
         pass
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """``45s``, ``2m05s``, ``3h07m``."""
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
