@@ -1,0 +1,165 @@
+"""RandGrow = p-AutoGrow (Wen et al., KDD 2020) on the harness (research/growing-peers.md §2, §7).
+
+*Where*: round-robin over the stages (blocks) still growing; one layer (one residual block for
+ResNets) appended at the end of the stage.  *When*: every ``grow_interval`` (K = 3) epochs.  *Stop*:
+when a growth is due, the stage grown most recently stops for good if the validation metric (running
+maximum, or EMA 0.95 without bias correction) gained less than ``tau`` (0.05) points over the last
+``window`` (J ≫ K) epochs; growth ends when every stage has stopped.  *Init* of the new layer:
+``gauinit`` (the model's own Kaiming init, then the layer's last BN γ, β ~ N(0, 1); AutoGrow's best),
+``zeroinit`` (that γ, β = 0: a residual block starts as the identity), ``adaminit`` (Kaiming, then
+Adam trains only that BN's γ, β for ``adam_init_steps`` batches) or ``thesis`` (the thesis' own
+RandGrow: every new tensor ~ N(0, 0.2)).  Optimizer state of old parameters is kept, new slots zero.
+
+Standardised by the harness (README "Growing baselines"): AdaGrow's families and widths, the shared
+recipe (cosine over the whole run; AutoGrow's constant lr plus 200 tail epochs is not used), the
+epoch budget, and BN recalibration of the new layer before the post-growth validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from adagrow.engine.method import ModelChange, RunContext
+from adagrow.errors import AdaGrowError
+from adagrow.grow.init import local_learning
+from adagrow.grow.ops import grow_depth
+from adagrow.grow.policies import room
+from adagrow.methods import METHODS, MethodEntry
+from baselines.grow.common import GrowingBaseline, adagrow_config, check_common, growth_record, snapshot
+
+INITS = ("gauinit", "zeroinit", "adaminit", "thesis")
+
+
+@dataclass(frozen=True)
+class RandGrowConfig:
+    """p-AutoGrow's knobs; defaults are the paper's where the harness allows (module docstring)."""
+
+    family: str = "resnet"  # vgg | resnet | bottleneck | mobilenetv3 (the run's --model overrides it)
+    blocks: int = 3  # 3 or 4 blocks
+    seed_arch: str | None = None  # None: one layer per stage, "1-1-1" (AutoGrow); the thesis' is "0-0-0"
+    grow_interval: int = 3  # K: epochs between growths
+    init: str = "gauinit"  # gauinit | zeroinit | adaminit | thesis (N(0, 0.2) on every new tensor)
+    adam_init_steps: int = 50  # adaminit: batches of Adam on the new BN's γ, β alone
+    adam_init_lr: float = 1e-3
+    stop: str = "auto"  # auto (per-stage τ / J rule) | none (grow until grow_until)
+    stop_metric: str = "max"  # max (running maximum of val accuracy) | ema (EMA, decay ``ema``)
+    ema: float = 0.95
+    tau: float = 0.05  # points of validation accuracy a stage must gain over ``window`` epochs
+    window: int = 12  # J ≫ K (AutoGrow: 200 on CIFAR for its open-ended schedule; the budget here is 100)
+    max_layers_per_stage: int | None = None  # None: no cap
+    grow_until: float = 1.0  # growth only before this fraction of the epochs
+    recalibrate_batches: int = 20  # BN statistics of the new layer, re-estimated before validation
+
+    def __post_init__(self):
+        check_common(self.family, self.blocks, self.seed_arch)
+        if self.init not in INITS:
+            raise AdaGrowError(f"unknown RandGrow init {self.init!r}; known: {', '.join(INITS)}")
+        if self.stop not in ("auto", "none"):
+            raise AdaGrowError("RandGrow stop must be 'auto' or 'none'")
+        if self.stop_metric not in ("max", "ema"):
+            raise AdaGrowError("stop_metric must be 'max' or 'ema'")
+        if self.grow_interval < 1 or self.window < 1:
+            raise AdaGrowError("grow_interval and window must be at least 1")
+        if not 0.0 < self.grow_until <= 1.0:
+            raise AdaGrowError("grow_until must be in (0, 1]")
+        if not 0.0 <= self.ema < 1.0:
+            raise AdaGrowError("ema must be in [0, 1)")
+
+
+class RandGrowMethod(GrowingBaseline):
+    name = "randgrow"
+
+    def __init__(self, config: RandGrowConfig | None = None):
+        cfg = config or RandGrowConfig()
+        seed = cfg.seed_arch or "-".join(["1"] * cfg.blocks)
+        thesis = {"init": "gaussian", "init_scale": 0.2} if cfg.init == "thesis" else {"init": "inherited"}
+        super().__init__(cfg, adagrow_config(cfg, seed_arch=seed, depth_policy="sequential", **thesis))
+        self.metric: list[float] = []  # smoothed validation accuracy after each epoch
+        self.stopped_stages: dict[int, int] = {}  # stage -> epoch (1-based) after which it stopped
+
+    # ----------------------------------------------------------------------------- decisions
+    def _smooth(self, acc: float) -> float:
+        if not self.metric:
+            return acc
+        last = self.metric[-1]
+        return max(last, acc) if self.baseline_config.stop_metric == "max" else self.baseline_config.ema * last + (
+            1 - self.baseline_config.ema) * acc
+
+    def _check_last_stage(self, epoch: int) -> None:
+        """AutoGrow's stop: the stage grown most recently stops when the metric gained < τ over J epochs."""
+        cfg, stage = self.baseline_config, self.model.last_grown_block
+        if cfg.stop != "auto" or stage is None or stage in self.stopped_stages or len(self.metric) <= cfg.window:
+            return
+        if self.metric[-1] - self.metric[-1 - cfg.window] < cfg.tau:
+            self.stopped_stages[stage] = epoch + 1
+
+    def _open_stages(self) -> list[int]:
+        cap = self.baseline_config.max_layers_per_stage
+        return [s for s in range(len(self.model.blocks))
+                if s not in self.stopped_stages and room(self.model, self.model.policy, s) != 0
+                and (cap is None or self.model.depths[s] < cap)]
+
+    def next_stage(self) -> int | None:
+        """Round-robin: the first open stage after the one grown last (stage 0 first)."""
+        open_stages = self._open_stages()
+        if not open_stages:
+            return None
+        last = -1 if self.model.last_grown_block is None else self.model.last_grown_block
+        n = len(self.model.blocks)
+        return min(open_stages, key=lambda s: (s - last - 1) % n)
+
+    def on_epoch_end(self, ctx: RunContext, epoch: int, model, metrics: dict[str, float]) -> ModelChange | None:
+        cfg = self.baseline_config
+        self.model = model
+        self.metric.append(self._smooth(float(metrics["val_acc"])))
+        due = (epoch + 1) % cfg.grow_interval == 0 and epoch + 1 < min(ctx.epochs, cfg.grow_until * ctx.epochs)
+        if self.stopped_at is not None or not due:
+            return None
+        self._check_last_stage(epoch)
+        stage = self.next_stage()
+        if stage is None:
+            self._stop(epoch, "every stage stopped growing" if self.stopped_stages else "every stage is full")
+            return None
+        before = snapshot(model)
+        event = grow_depth(model, stage=stage)
+        layer = model.blocks[stage][-1]
+        self._init_last_bn(ctx, model, layer)
+        self._new_bns = [m for m in layer.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        event = growth_record(model, epoch, metrics, before, {**event, "init": cfg.init,
+                                                              "stopped_stages": dict(self.stopped_stages)})
+        self.events.append(event)
+        return ModelChange(model=model, event=event)
+
+    def _init_last_bn(self, ctx: RunContext, model, layer) -> None:
+        """AutoGrow's initialisers act on the new layer's last BN (bn2 of a basic block, bn3 of a bottleneck)."""
+        cfg = self.baseline_config
+        bn = layer.units()[-1].bn
+        if cfg.init == "gauinit":
+            gen = torch.Generator().manual_seed(model.rng.getrandbits(63))
+            with torch.no_grad():
+                for p in (bn.weight, bn.bias):
+                    p.copy_(torch.randn(p.shape, generator=gen).to(p))
+        elif cfg.init == "zeroinit":
+            with torch.no_grad():
+                bn.weight.zero_()
+                bn.bias.zero_()
+        elif cfg.init == "adaminit" and ctx.train_batches is not None:
+            local_learning(model, [bn.weight, bn.bias], ctx.train_batches(), cfg.adam_init_steps, cfg.adam_init_lr)
+
+    # ----------------------------------------------------------------------------- record, resume
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "stopped_stages": dict(self.stopped_stages)}
+
+    def own_state(self) -> dict[str, Any]:
+        return {"metric": list(self.metric), "stopped_stages": dict(self.stopped_stages)}
+
+    def load_own_state(self, state: dict[str, Any]) -> None:
+        self.metric = list(state["metric"])
+        self.stopped_stages = {int(k): v for k, v in state["stopped_stages"].items()}
+
+
+METHODS.register("randgrow", MethodEntry(RandGrowConfig, RandGrowMethod,
+                                         "RandGrow = p-AutoGrow: round-robin depth growth, per-stage stop (Wen et al. 2020)"))
