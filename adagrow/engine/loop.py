@@ -49,6 +49,7 @@ def train_one_epoch(
     amp: bool = False,
     channels_last: bool = False,
     extra_loss: Callable[[nn.Module], torch.Tensor | None] | None = None,
+    after_step: Callable[[nn.Module], None] | None = None,
     progress=None,
 ) -> tuple[dict[str, float], int]:
     """Train over ``batches`` once; return ({loss, acc}, the global step after the epoch).
@@ -78,6 +79,8 @@ def train_one_epoch(
         if grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
+        if after_step is not None:
+            after_step(model)
         step += 1
         loss_sum += loss.detach() * y.shape[0]
         correct += (logits.detach().argmax(1) == y).sum()

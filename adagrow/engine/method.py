@@ -87,6 +87,9 @@ class Method:
         Return True if anything changed, and the runner validates again (the record keeps both)."""
         return False
 
+    def after_step(self, model: nn.Module) -> None:
+        """Called by the training loop after every optimizer step (e.g. MoGrow's EMA of the weights)."""
+
     def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
         """A term added to the training loss (e.g. L1 on BN gammas for network slimming)."""
         return None

@@ -21,8 +21,16 @@ from adagrow.errors import AdaGrowError
 def build_optimizer(
     name: str, params: Iterable[nn.Parameter], lr: float, weight_decay: float, momentum: float = 0.9
 ) -> torch.optim.Optimizer:
-    """SGD (momentum, Nesterov off), Adam (coupled L2, as the thesis' recipe says) or AdamW."""
+    """SGD (momentum, Nesterov off), Adam (coupled L2, as the thesis' recipe says) or AdamW.
+
+    A parameter may carry an ``lr_scale`` attribute (SplitGrow's per-layer learning rates): parameters
+    are grouped by it, in order of first appearance, and ``set_lr`` multiplies it into the group's lr.
+    The grouping is a function of the parameters alone, so a rebuilt model gets the same groups and a
+    saved optimizer state loads into them."""
     params = [p for p in params if p.requires_grad]
+    scales = list(dict.fromkeys(getattr(p, "lr_scale", 1.0) for p in params))
+    if scales != [1.0]:
+        params = [{"params": [p for p in params if getattr(p, "lr_scale", 1.0) == s], "lr_scale": s} for s in scales]
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "adam":
@@ -43,7 +51,7 @@ def lr_at(step: int, total_steps: int, base_lr: float, warmup_steps: int = 0, mi
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
 
 
 def transfer_state(

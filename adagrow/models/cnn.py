@@ -67,6 +67,7 @@ class GrowableCNN(nn.Module):
         policy: Any = None,
         seed: int = 0,
         branch_space: str = "thesis",
+        widths: tuple[int, ...] | None = None,
     ):
         super().__init__()
         from adagrow.grow.policies import GrowthPolicy  # the policy is a plain frozen dataclass
@@ -78,6 +79,10 @@ class GrowableCNN(nn.Module):
         self.family = family.lower()
         self.spec = spec
         self.widths = spec.widths3 if len(depths) == 3 else spec.widths4
+        if widths is not None:  # other widths per block (SplitGrow grows them); None: the family's
+            if len(widths) != len(depths) or min(widths) < 1:
+                raise ArchitectureError(f"widths {widths} do not give {len(depths)} positive block widths")
+            self.widths = tuple(int(w) for w in widths)
         self.kernels = spec.kernels3 if len(depths) == 3 else spec.kernels4
         self.num_classes, self.in_chans = num_classes, in_chans
         self.max_branch_kernel = max_branch_kernel
@@ -141,6 +146,7 @@ class GrowableCNN(nn.Module):
             "branch_space": self.branch_space,
             "transition_bn_on_path": self.transitions[0].bn_on_path if len(self.transitions) else True,
             "branches": {n: [s.name for s in u.branch_specs[1:]] for n, u in self.units(False) if u.branches},
+            "widths": list(self.widths),
         }
 
     @classmethod
@@ -150,7 +156,7 @@ class GrowableCNN(nn.Module):
             structure["family"], structure["arch"], structure["num_classes"], structure["in_chans"],
             structure["max_branch_kernel"], structure["transition_bn_on_path"], policy, seed,
             # checkpoints written before the setting existed grew in what is now the "full" space
-            structure.get("branch_space", "full"),
+            structure.get("branch_space", "full"), structure.get("widths"),
         )
         units = dict(model.units(False))
         for name, branches in structure["branches"].items():
