@@ -13,7 +13,7 @@ from adagrow.config import RECIPES, RunConfig
 from adagrow.engine.runner import Interrupted, run
 from adagrow.errors import AdaGrowError
 from adagrow.methods import load_builtin_methods
-from baselines.prune import masks, pipeline
+from baselines.prune import dsp, masks, pipeline
 from baselines.prune.magnitude import MagnitudeConfig
 from baselines.prune.slim import SlimConfig, bn_channels, slim
 from baselines.prune.wanda import WandaConfig, activation_norms, wanda_scores
@@ -227,3 +227,52 @@ def test_the_methods_are_registered_with_their_options():
         assert name in methods
     assert methods.get("slim").config_cls is SlimConfig
     assert SlimConfig().default_recipe == "thesis"
+
+
+# ---- DSP ---------------------------------------------------------------------------------------------
+def test_dsp_grouped_convolution_equals_the_masked_dense_one():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 6, 3, stride=2, padding=1, bias=True)
+    assign = torch.tensor([0, 1, 1, 0, 2, 1])
+    gone = dsp.removed_channels(dsp.channel_shares(conv.weight, assign, 3), 0.4)
+    mask = dsp.layer_mask(conv.weight, assign, gone)
+    assert 0 < int((mask == 0).sum()) < mask.numel() and not gone.all(1).any()  # each group keeps a channel
+    packed = dsp.GroupedConv(conv, assign, mask)
+    masked = _copy(conv)
+    with torch.no_grad():
+        masked.weight.mul_(mask)
+    x = torch.randn(2, 8, 9, 9)
+    torch.testing.assert_close(packed(x), masked(x), rtol=1e-5, atol=1e-5)
+    assert sum(p.numel() for p in packed.parameters()) < sum(p.numel() for p in conv.parameters())
+
+
+def test_dsp_removes_the_requested_share_of_weights_and_the_weakest_channels_of_each_group():
+    torch.manual_seed(0)
+    layers = {"a": nn.Conv2d(16, 8, 3), "b": nn.Conv2d(8, 12, 1)}
+    assign = {"a": torch.arange(8) % 2, "b": torch.arange(12) % 3}
+    masks_ = dsp.solve_masks(layers, assign, 3, 0.5)
+    removed = sum(int((m == 0).sum()) for m in masks_.values())
+    total = sum(m.numel() for m in masks_.values())
+    assert 0.5 * total - 8 * 9 <= removed <= 0.5 * total  # below the target by less than one (group, channel) pair
+    w, mk = layers["a"].weight.detach(), masks_["a"]
+    for g in range(2):
+        f = assign["a"] == g
+        energy = w[f].pow(2).sum((0, 2, 3))
+        kept = mk[f][0, :, 0, 0].bool()
+        assert energy[kept].min() >= energy[~kept].max()
+
+
+def test_dsp_learns_groups_then_prunes_and_resumes_in_every_phase(tiny_mnist, tmp_path, tiny_models):
+    cfg = _cfg(tiny_mnist, tmp_path / "full", "dsp", dsp.DSPConfig(finetune_epochs=2, group_epochs=1, lam=1e-2))
+    full = run(cfg)
+    assert {"pretrain", "prune", "finetune"} <= set(full["gpu_seconds"])
+    p = full["pruning"]
+    assert p["physical"] and abs(p["achieved_sparsity"] - 0.5) < 0.1
+    assert full["params"] < p["dense"]["params"] and full["macs"] < p["dense"]["macs"]
+    for k in (1, 2, 3):
+        cfg_k = dataclasses.replace(cfg, output_dir=str(tmp_path / f"cut{k}"))
+        with pytest.raises(Interrupted):
+            run(cfg_k, interrupt_after=k)
+        resumed = run(dataclasses.replace(cfg_k, resume=True))
+        assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in full["history"]]
+        assert resumed["test_acc"] == full["test_acc"] and resumed["params"] == full["params"]

@@ -3,4 +3,4 @@
 Each is a pipeline pretrain (or --pretrained) → prune → fine-tune in one run; see ``pipeline.py``.
 """
 
-from baselines.prune import magnitude, slim, wanda  # noqa: F401  importing registers the methods
+from baselines.prune import dsp, magnitude, slim, wanda  # noqa: F401  importing registers the methods

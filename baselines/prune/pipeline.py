@@ -83,12 +83,16 @@ class PruningPipeline(Method):
     def pre_prune_phase(self, epoch: int) -> str:
         return "pretrain"
 
+    def default_finetune(self, epochs: int) -> int:
+        """Fine-tuning epochs when --finetune-epochs is not given: all with --pretrained, else half."""
+        return epochs if self.cfg.pretrained else epochs // 2
+
     # ---- schedule -----------------------------------------------------------------------------------
     def schedule(self, epochs: int) -> int:
         """Epochs trained before the prune."""
         finetune = self.cfg.finetune_epochs
         if finetune is None:
-            finetune = epochs if self.cfg.pretrained else epochs // 2
+            finetune = self.default_finetune(epochs)
         if finetune > epochs:
             raise AdaGrowError(f"--finetune-epochs {finetune} is more than the run's {epochs} epochs")
         if finetune == epochs and not self.cfg.pretrained:
