@@ -14,6 +14,7 @@ lr 5e-3, cosine, L2 5e-4).  ``--recipe transformer-adamw`` (AdamW, not the thesi
 from __future__ import annotations
 
 from suites import SUITES, Entry
+from suites.growing import growing_entries
 
 CNN_FIXED = ("resnet18", "resnet34", "resnet50", "resnet101", "vgg11", "vgg16", "mobilenetv3_small",
              "mobilenetv3_large")
@@ -33,6 +34,7 @@ def vision_suite(dataset: str) -> list[Entry]:
     entries += [Entry(f"adagrow-{fam}-{blocks}b", dataset, "adagrow", fam, options={"blocks": blocks, **cap},
                       smoke=(fam, blocks) == ("vgg", 3))
                 for fam in CNN_FAMILIES for blocks in (3, 4)]
+    entries += growing_entries(dataset)  # RandGrow, SplitGrow, MoGrow (Table 3-31's peers)
     if dataset in VIT_DATASETS:
         entries += [Entry("adagrow-vit", dataset, "adagrow", "vit", recipe="adagrow-transformer"),
                     Entry("fixed-vit_small", dataset, "fixed", "vit_small", recipe="thesis"),

@@ -278,3 +278,31 @@ def test_resumed_right_after_a_growth_equals_the_uninterrupted_run(tiny_mnist, t
     assert resumed["test_acc"] == full["test_acc"] and math.isfinite(full["test_acc"])
     a, b = (torch.load(Path(r["run_dir"]) / "deploy.pt", weights_only=False)["model"].state_dict() for r in (full, resumed))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ------------------------------------------------------------------------------------------ suites
+def test_table_3_31_suite_has_an_entry_per_thesis_row_and_each_builds_its_method_config():
+    from reports.thesis_reference import TABLES
+    from suites import _load, run_config_for
+    from tests.test_suites import fake_args
+
+    entries = _load().get("table3-31")
+    assert {e.name for e in entries} == {row.key[1] for row in TABLES["3-31"].rows}
+    assert sorted(e.method for e in entries if e.smoke) == ["adagrow", "mogrow", "randgrow", "splitgrow"]
+    configs = {"randgrow": RandGrowConfig, "splitgrow": SplitGrowConfig, "mogrow": MoGrowConfig}
+    for e in entries:
+        cfg = run_config_for(e, fake_args(), "table3-31")
+        assert cfg.dataset == "cifar10" and cfg.recipe.name == "adagrow" and cfg.tag == e.name
+        assert cfg.method_config.family == e.model and cfg.method_config.blocks == int(e.name[-2])
+        if e.method in configs:
+            assert isinstance(cfg.method_config, configs[e.method])
+
+
+def test_every_vision_dataset_suite_runs_the_growing_baselines_one_smoke_entry_each():
+    from suites import _load
+    from suites.datasets import VISION
+
+    for dataset in VISION:
+        entries = [e for e in _load().get(dataset) if e.method in ("randgrow", "splitgrow", "mogrow")]
+        assert len(entries) == 3 * 4 * 2, dataset
+        assert sorted(e.method for e in entries if e.smoke) == ["mogrow", "randgrow", "splitgrow"]

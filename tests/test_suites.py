@@ -131,13 +131,15 @@ def test_each_suite_has_one_smoke_entry():
 
 
 def test_entry_names_are_unique_per_dataset_across_all_suites():
-    seen: dict[tuple[str, str], str] = {}
+    """One name, one run: a name may recur in another suite only as the same entry (Table 3-31 repeats
+    CIFAR-10's growing entries)."""
+    seen: dict[tuple[str, str], tuple[str, object]] = {}
     suites = _load()
     for suite in suites:
         for e in suites.get(suite):
             key = (e.dataset, e.name)
-            assert key not in seen, f"{key} in both {seen.get(key)} and {suite}"
-            seen[key] = suite
+            assert key not in seen or seen[key][1] == e, f"{key} differs between {seen[key][0]} and {suite}"
+            seen.setdefault(key, (suite, e))
 
 
 def test_knob_values_follow_the_thesis():
