@@ -25,7 +25,7 @@ from reports import match, plots, render
 from reports.thesis_reference import CNN_DATASETS, COLUMN_TITLES, DATASET_NAMES, TABLES, ThesisRow, ThesisTable
 
 FORMATS = {"md": render.markdown, "tex": render.latex}
-OURS_METRICS = ("arch", "params", "macs", "latency_ms", "acc", "total_s")  # columns we measure too
+OURS_METRICS = ("arch", "params", "macs", "latency_ms", "acc", "pretrain_s", "prune_s", "finetune_s", "total_s")  # we measure too
 NOT_RUN = "not run"
 MISSING = "—"
 SMOKE = "smoke"  # the gap cell of a smoke-only row: a few epochs on a subset is not comparable with the thesis
@@ -46,7 +46,7 @@ def format_metric(column: str, value: Any) -> str:
         return MISSING
     if column in ("params", "macs"):
         return format_count(value)
-    if column == "total_s":
+    if column.endswith("_s"):
         return f"{value:.0f}s"
     if isinstance(value, float):
         return f"{value:.2f}"

@@ -34,6 +34,10 @@ class Ours:
     latency_spread: float | None = None
     latency_noisy: bool = False  # some seed's record flags its latency as noisy
     total_s: float | None = None  # optimisation time, summed over phases (GPU- or CPU-seconds)
+    # Pruning tables: seconds of the pipeline's phases (pretrain includes a --pretrained source's time).
+    pretrain_s: float | None = None
+    prune_s: float | None = None
+    finetune_s: float | None = None
     arch: str | None = None
     devices: tuple[str, ...] = ()
 
@@ -69,11 +73,43 @@ def _latest_per_seed(records: list[Record]) -> list[Record]:
 
 
 def select_runs(records: Iterable[Record], dataset: str, tag: str) -> list[Record]:
-    """The ok training records of (dataset, tag): full profile if any, else whatever profile exists."""
+    """The ok training records of (dataset, tag): full profile if any, else whatever profile exists.
+
+    A pruned model's row before fine-tuning (``prune-…`` without ``-ft``) is read from the pipeline
+    run of its ``-ft`` row, as it was right after the prune (``before_finetuning``)."""
+    records = list(records)
+    if tag.startswith("prune-") and not tag.endswith("-ft"):
+        return [b for b in map(before_finetuning, select_runs(records, dataset, tag + "-ft")) if b is not None]
     ok = [r for r in records if is_training(r) and r.get("status") == "ok" and r.get("dataset") == dataset
           and record_tag(r) == tag]
     full = [r for r in ok if r.get("profile") == "full"]
     return _latest_per_seed(full or ok)
+
+
+def before_finetuning(record: Record) -> Record | None:
+    """A pruning pipeline's record as of right after its prune: the accuracy, params and MACs measured
+    then, no fine-tuning seconds (the deploy model's latency is the same: fine-tuning changes values only)."""
+    pruning = record.get("pruning") or {}
+    after = pruning.get("after_prune")
+    if not after:
+        return None
+    seconds = {k: v for k, v in (record.get("gpu_seconds") or {}).items() if k != "finetune"}
+    return {**record, "test_acc": after.get("test_acc"), "params": after.get("params"), "macs": after.get("macs"),
+            "gpu_seconds": seconds, "before_finetuning": True}
+
+
+def phase_seconds(record: Record) -> dict[str, float | None]:
+    """Pretrain / prune / fine-tune / total seconds of a record (Tables 3-29, 3-30).  Plain training
+    counts as pretraining; the pipeline's own prune step and a --pretrained source's time are added."""
+    secs = record.get("gpu_seconds") or {}
+    pruning = record.get("pruning") or {}
+    source = pruning.get("pretrain_seconds") or 0.0
+    pretrain = secs.get("pretrain", secs.get("train", 0.0)) + source
+    prune = secs.get("prune", 0.0) + (pruning.get("prune_seconds") or 0.0)
+    total = sum(secs.values()) + source
+    if pruning.get("prune_after_epochs") == 0:  # pruned while the model was built, where the runner times nothing
+        total += pruning.get("prune_seconds") or 0.0
+    return {"pretrain_s": pretrain, "prune_s": prune, "finetune_s": secs.get("finetune", 0.0), "total_s": total or None}
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -117,7 +153,10 @@ def summarize(runs: list[Record]) -> Ours | None:
         latency_ms=_mean([lat.get("median_ms") for lat, _ in latencies]),
         latency_spread=max(spreads) if spreads else None,
         latency_noisy=any(bool(lat.get("noisy")) for lat, _ in latencies),
-        total_s=_mean([sum((r.get("gpu_seconds") or {}).values()) or None for r in runs]),
+        total_s=_mean([phase_seconds(r)["total_s"] for r in runs]),
+        pretrain_s=_mean([phase_seconds(r)["pretrain_s"] for r in runs]),
+        prune_s=_mean([phase_seconds(r)["prune_s"] for r in runs]),
+        finetune_s=_mean([phase_seconds(r)["finetune_s"] for r in runs]),
         arch=" / ".join(archs) or None,
         devices=tuple(sorted({d for _, d in latencies if d})),
     )

@@ -339,3 +339,25 @@ def test_growth_figure_says_which_parameter_count_it_draws():
         assert [line.get_xdata()[0] for line in params_ax.lines[2:]] == [1.5, 2.5]  # growth between epochs
     finally:
         plots.plt.close(fig)
+
+
+def test_a_pruning_run_fills_its_rows_before_and_after_fine_tuning_with_the_phase_seconds(tmp_path):
+    rec = fabricated_record("prune-resnet50-bnslim-50-ft", 0, 88.0, method="slim", model="resnet50")
+    rec["gpu_seconds"] = {"pretrain": 1000.0, "grow": 12.0, "finetune": 300.0, "eval": 8.0}
+    rec["pruning"] = {"prune_seconds": 12.0, "prune_after_epochs": 50,
+                      "after_prune": {"test_acc": 20.0, "params": 1_300_000, "macs": 120_000_000}}
+    results = write_records(tmp_path / "results" / "table3-29.jsonl", [rec])
+    out = tmp_path / "out"
+    assert main(["--results", str(results.parent), "--out", str(out), "--tables", "3-29", "--no-plots"]) == 0
+    lines = [line for line in (out / "table3-29.md").read_text(encoding="utf-8").splitlines()
+             if line.startswith("| BN slimming | 50%")]
+    before, after = ([c.strip() for c in line.strip("|").split(" | ")] for line in lines)
+    # Row | sparsity | fine-tuned | params t|o | MACs t|o | latency t|o | acc t|o | pretrain t|o | prune t|o | ft t|o | total t|o
+    assert before[2] == "no" and after[2] == "yes"
+    assert before[4] == "1.30M" and after[4] == "2.60M" and before[6] == "120.00M"
+    assert before[10] == "20.00 (smoke)" or before[10] == "20.00"
+    assert after[10] == "88.00"
+    assert before[12] == after[12] == "1000s" and before[14] == after[14] == "12s"
+    assert before[16] == "0s" and after[16] == "300s"
+    assert before[18] == "1020s" and after[18] == "1320s"
+    assert before[8] == after[8] == "2.00"  # one deploy model: the same latency

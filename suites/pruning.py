@@ -1,0 +1,47 @@
+"""Pruning vs growing on CIFAR-10 (Tables 3-29, 3-30): suites ``table3-29`` (ResNet-50) and ``table3-30`` (ViT-Base).
+
+Each entry is one pipeline run (pretrain → prune → fine-tune, ``baselines/prune``) named after the
+thesis' fine-tuned row, ``prune-<model>-<method>-<sparsity>-ft``; the same record also holds the
+accuracy right after the prune (``pruning.after_prune``), which the report shows as the row without
+``-ft``.  The pretrain and fine-tune epochs split the run's epochs in half (``finetune_epochs`` unset);
+to prune a model trained elsewhere instead, run the method with ``--pretrained PATH`` (README).
+The dense and AdaGrow rows of both tables come from the ``cifar10`` suite (``fixed-resnet50-thesis``,
+``fixed-vit_base``, ``adagrow-*``), which the report finds by their names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from suites import SUITES, Entry
+
+
+def _prune(model: str, method: str, label: str, options: dict[str, Any], smoke: bool = False) -> Entry:
+    return Entry(f"prune-{model}-{method if method != 'slim' else 'bnslim'}-{label}-ft", "cifar10", method, model,
+                 options=options, smoke=smoke)
+
+
+VIT_LINEAR = {"layers": "linear"}  # as Wanda for image classifiers: Linear layers (the patch embedding stays dense)
+
+PRUNING: dict[str, list[Entry]] = {
+    "table3-29": [
+        _prune("resnet50", "slim", "50", {"ratio": 0.5}, smoke=True),
+        _prune("resnet50", "slim", "70", {"ratio": 0.7}),
+        _prune("resnet50", "dsp", "50", {"ratio": 0.5}),
+        _prune("resnet50", "dsp", "70", {"ratio": 0.7}),
+        _prune("resnet50", "magnitude", "50", {"ratio": 0.5, "scope": "global"}),
+        _prune("resnet50", "magnitude", "70", {"ratio": 0.7, "scope": "global"}),
+        _prune("resnet50", "magnitude", "2of4", {"scope": "2:4"}, smoke=True),
+    ],
+    "table3-30": [
+        _prune("vit_base", "magnitude", "50", {"ratio": 0.5, "scope": "global", **VIT_LINEAR}, smoke=True),
+        _prune("vit_base", "magnitude", "70", {"ratio": 0.7, "scope": "global", **VIT_LINEAR}),
+        _prune("vit_base", "magnitude", "row50", {"ratio": 0.5, "scope": "row", **VIT_LINEAR}),
+        _prune("vit_base", "wanda", "50", {"ratio": 0.5, "scope": "layer", **VIT_LINEAR}, smoke=True),
+        _prune("vit_base", "wanda", "70", {"ratio": 0.7, "scope": "layer", **VIT_LINEAR}),
+        _prune("vit_base", "wanda", "row50", {"ratio": 0.5, "scope": "row", **VIT_LINEAR}),
+    ],
+}
+
+for _name, _entries in PRUNING.items():
+    SUITES.register(_name, _entries)
