@@ -208,7 +208,8 @@ def write_plots(records: list[dict], out: Path) -> list[Path]:
             paths.append(plots.accuracy_vs_latency(DATASET_NAMES.get(dataset, dataset), ours, _thesis_points(dataset),
                                                    out / "plots" / f"acc-latency-{dataset}.png", devices))
     for r in runs:
-        if r.get("method") == "adagrow" and r.get("history"):
+        # every method that changed its model during training (AdaGrow, the growing baselines)
+        if r.get("growth_events") and r.get("history"):
             name = Path(r.get("run_dir") or "").name or f"{r['dataset']}-{match.record_tag(r)}-s{r.get('seed')}"
             paths.append(plots.growth_trajectory(r, out / "plots" / "growth" / f"{_safe(name)}.png"))
     return paths

@@ -98,7 +98,7 @@ def fabricated_record(tag: str, seed: int, acc: float, *, profile: str = "full",
         "latency_ms": {"Fake CPU": {"median_ms": 2.0 + seed, "mean_ms": 2.5, **(latency or {})}},
         "gpu_seconds": {"train": 100.0, "test": 5.0},
         "history": [{"epoch": e, "val_acc": 50.0 + 10 * e, "params": 100_000 * e} for e in range(1, 4)],
-        "growth_events": [{"epoch": 1, "kind": "depth"}, {"epoch": 2, "kind": "width"}],
+        "growth_events": [] if method == "fixed" else [{"epoch": 1, "kind": "depth"}, {"epoch": 2, "kind": "width"}],
         "run_dir": f"results/runs/cifar10-{tag}-{profile}-s{seed}",
     }
 
@@ -267,13 +267,15 @@ def test_plots_are_written_as_png(tmp_path):
     results = write_records(tmp_path / "results" / "cifar10.jsonl", [
         fabricated_record("adagrow-resnet-4b", 0, 92.0),
         fabricated_record("fixed-resnet18-thesis", 0, 88.0, method="fixed"),
+        fabricated_record("randgrow-resnet-4b", 0, 90.0, method="randgrow"),
     ])
     out = tmp_path / "out"
     main(["--results", str(results.parent), "--out", str(out), "--tables", "3-19"])
     scatter = out / "plots" / "acc-latency-cifar10.png"
     growth = sorted((out / "plots" / "growth").glob("*.png"))
     assert scatter.read_bytes()[:8] == PNG_MAGIC
-    assert [p.name for p in growth] == ["cifar10-adagrow-resnet-4b-full-s0.png"]  # only the AdaGrow run grows
+    # every run that grew gets a trajectory (AdaGrow and the growing baselines), the fixed model none
+    assert [p.name for p in growth] == ["cifar10-adagrow-resnet-4b-full-s0.png", "cifar10-randgrow-resnet-4b-full-s0.png"]
     assert growth[0].read_bytes()[:8] == PNG_MAGIC
 
 

@@ -203,6 +203,8 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
             metrics = {"epoch": epoch + 1, "train_loss": train_m["loss"], "train_acc": train_m["acc"],
                        "val_loss": val_m["loss"], "val_acc": val_m["acc"], "params": count_params(model),
                        "lr": optimizer.param_groups[0]["lr"]}
+            log(f"epoch {epoch + 1:>3}/{epochs}  loss {train_m['loss']:.4f}  train {train_m['acc']:.2f}%  "
+                f"val {val_m['acc']:.2f}%  params {metrics['params']:,}")
             with timer.phase("grow"):
                 change = method.on_epoch_end(ctx, epoch, model, metrics)
             if change is not None:
@@ -219,15 +221,15 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                 event = {"epoch": epoch + 1, "val_acc_before": val_m["acc"], **change.event,
                          "val_acc_after_raw": raw_acc, "val_acc_after": after["acc"], "params_after": count_params(model)}
                 state["events"].append(event)
-                log(f"  growth at epoch {epoch + 1}: {event.get('kind')} {event.get('where', '')} "
-                    f"params {event.get('params_before', '?')} -> {event['params_after']}")
+                before = event.get("params_before")
+                log(f"  growth after epoch {epoch + 1}: {event.get('kind')} {event.get('where', '')}  params "
+                    f"{'?' if before is None else f'{before:,}'} -> {event['params_after']:,}  "
+                    f"val {event['val_acc_after']:.2f}%" + (f" ({raw_acc:.2f}% before BN recalibration)" if recalibrated else ""))
                 wandb.log({"growth/params": event["params_after"], "growth/val_acc_after": after["acc"]},
                           step=epoch + 1)
             state["history"].append(metrics)
             state["epoch"] = epoch + 1
             wandb.log(metrics, step=epoch + 1)
-            log(f"epoch {epoch + 1:>3}/{epochs}  loss {train_m['loss']:.4f}  train {train_m['acc']:.2f}%  "
-                f"val {val_m['acc']:.2f}%  params {metrics['params']:,}")
             state["wall_seconds"] = wall_before + time.perf_counter() - wall0
             save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                         "method": method.state_dict(), "state": state, "rng": rng_state(),
