@@ -7,9 +7,10 @@ operators are checked by calling one).
 
 import importlib
 import sys
-import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
+
+import tomllib
 
 from adagrow.records.env import _normalise, lock_mismatches
 

@@ -40,10 +40,10 @@ def load_builtin_methods() -> Registry[MethodEntry]:
     global _loaded
     if not _loaded:
         _loaded = True
+        from importlib.metadata import entry_points
+
         import adagrow.engine.fixed  # noqa: F401  fixed-size references
         import adagrow.grow.method  # noqa: F401  AdaGrow (CNN + Transformer)
-
-        from importlib.metadata import entry_points
 
         for ep in sorted(entry_points(group="adagrow.methods"), key=lambda e: e.name):
             ep.load()  # importing the module registers its methods in METHODS

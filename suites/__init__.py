@@ -44,8 +44,8 @@ SUITES: Registry[list[Entry]] = Registry("suite")
 def _load() -> Registry[list[Entry]]:
     import suites.ablations  # noqa: F401
     import suites.datasets  # noqa: F401
-    import suites.pruning  # noqa: F401
     import suites.growing  # noqa: F401
+    import suites.pruning  # noqa: F401
 
     return SUITES
 
