@@ -113,35 +113,115 @@ def test_wanda_norms_of_a_convolution_follow_its_unfolded_input_columns():
 
 
 # ---- slimming ----------------------------------------------------------------------------------------
-def _with_gammas(model: nn.Module) -> nn.Module:
+def _with_gammas(model: nn.Module, low: tuple[str, ...] = ()) -> nn.Module:
+    """Distinct random γ in (-1, 1), except the BNs named in ``low``: |γ| < 0.1, as L1 leaves some layers."""
     gen = torch.Generator().manual_seed(1)
-    for m in model.modules():
+    for name, m in model.named_modules():
         if isinstance(m, nn.BatchNorm2d):
             with torch.no_grad():
-                m.weight.copy_(torch.rand(m.num_features, generator=gen) * 2 - 1)
+                m.weight.copy_((torch.rand(m.num_features, generator=gen) * 2 - 1) * (0.1 if name in low else 1))
                 m.bias.copy_(torch.rand(m.num_features, generator=gen))
                 m.running_mean.copy_(torch.rand(m.num_features, generator=gen))
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
     return model.eval()
+
+
+class TinyResNet(nn.Module):
+    """A stem, an identity block and a downsampling block.  Residual additions couple channels: the
+    stem's BN and the first block's last BN share theirs, as do the second block's last BN and its
+    shortcut's BN (``COUPLED``)."""
+
+    COUPLED = (("stem.1", "a2.1"), ("a1.1",), ("b1.1",), ("b2.1", "down.1"))
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+
+        def conv_bn(cin, cout, k=3, stride=1):
+            return [nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout)]
+
+        self.stem = nn.Sequential(*conv_bn(1, 8), nn.ReLU())
+        self.a1, self.a2 = nn.Sequential(*conv_bn(8, 8), nn.ReLU()), nn.Sequential(*conv_bn(8, 8))
+        self.b1, self.b2 = nn.Sequential(*conv_bn(8, 16, stride=2), nn.ReLU()), nn.Sequential(*conv_bn(16, 16))
+        self.down = nn.Sequential(*conv_bn(8, 16, k=1, stride=2))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = torch.relu(x + self.a2(self.a1(x)))
+        return self.head(torch.relu(self.down(x) + self.b2(self.b1(x))))
+
+
+def _masked_like(dense: nn.Module, pruned: nn.Module) -> nn.Module:
+    """The dense model with γ and β zeroed in every BN channel the pruned model no longer has (the
+    pruned BNs keep distinct γ values, which identify the channels kept)."""
+    masked, kept = _copy(dense), dict(pruned.named_modules())
+    for name, bn in masked.named_modules():
+        if isinstance(bn, nn.BatchNorm2d):
+            gone = ~torch.isin(bn.weight.detach(), kept[name].weight.detach())
+            with torch.no_grad():
+                bn.weight[gone] = 0
+                bn.bias[gone] = 0
+    return masked
 
 
 @pytest.mark.parametrize("ratio", [0.5, 0.7])
 def test_slimming_removes_the_smallest_gammas_and_the_pruned_model_equals_the_masked_original(ratio):
     dense = _with_gammas(chain())
     gammas = torch.cat([m.weight.detach().abs() for m in dense.modules() if isinstance(m, nn.BatchNorm2d)])
-    pruned = slim(_copy(dense), torch.randn(1, 1, 8, 8), ratio).eval()
+    pruned, info = slim(_copy(dense), torch.randn(1, 1, 8, 8), ratio)
+    pruned.eval()
+    assert info["bn_channels_prunable"] == 32 and info["achieved_sparsity"] == 1 - bn_channels(pruned) / 32
     assert abs(bn_channels(pruned) - (1 - ratio) * 32) <= 1  # to one channel
     kept = torch.cat([m.weight.detach().abs() for m in pruned.modules() if isinstance(m, nn.BatchNorm2d)])
     threshold = gammas.sort().values[32 - kept.numel()]  # every removed γ is below every kept one
     assert kept.min() >= threshold and sorted(kept.tolist()) == sorted(gammas[gammas >= threshold].tolist())
-    masked = _copy(dense)  # the original with the removed channels' BN outputs zeroed
-    for bn in (m for m in masked.modules() if isinstance(m, nn.BatchNorm2d)):
-        gone = bn.weight.detach().abs() < threshold
-        with torch.no_grad():
-            bn.weight[gone] = 0
-            bn.bias[gone] = 0
     x = torch.randn(4, 1, 8, 8)
     assert sum(p.numel() for p in pruned.parameters()) < sum(p.numel() for p in dense.parameters())
-    torch.testing.assert_close(pruned(x), masked(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(pruned(x), _masked_like(dense, pruned)(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("ratio", [0.5, 0.7])
+def test_slimming_a_residual_net_ranks_coupled_channels_by_one_threshold_and_removes_the_requested_share(ratio):
+    """The residual BNs hold the smallest γ (as L1 leaves a trained ResNet's): a plain global threshold
+    put whole residual groups below it, torch-pruning refused to empty those layers, and far less than
+    the requested share went.  Now each coupled channel counts once per BN it lives in, each group keeps
+    its strongest channel, and the share removed is the request to within one group channel (2 BNs)."""
+    low = tuple(name for pair in TinyResNet.COUPLED if len(pair) == 2 for name in pair)
+    dense = _with_gammas(TinyResNet(), low=low)
+    pruned, info = slim(_copy(dense), torch.randn(1, 1, 8, 8), ratio)
+    pruned.eval()
+    assert info["bn_channels_prunable"] == info["bn_channels_before"] == 72
+    assert abs(info["bn_channels_before"] - info["bn_channels_after"] - ratio * 72) <= 1
+    assert info["achieved_sparsity"] == pytest.approx(ratio, abs=1 / 72)
+    dense_bns, pruned_bns = dict(dense.named_modules()), dict(pruned.named_modules())
+    removed, candidates_kept = [], []
+    for names in TinyResNet.COUPLED:
+        gammas = torch.stack([dense_bns[n].weight.detach().abs() for n in names])
+        kept = [torch.isin(dense_bns[n].weight.detach(), pruned_bns[n].weight.detach()) for n in names]
+        assert all((k == kept[0]).all() for k in kept)  # coupled BNs keep the same channels
+        importance, kept, strongest = gammas.mean(0), kept[0], gammas.mean(0).argmax()
+        assert kept[strongest]  # every group keeps its strongest channel
+        removed.append(importance[~kept])
+        kept[strongest] = False
+        candidates_kept.append(importance[kept])  # the others compete for the threshold
+    removed, candidates_kept = torch.cat(removed), torch.cat(candidates_kept)
+    assert removed.numel() and candidates_kept.numel()
+    assert removed.max() <= candidates_kept.min()  # one threshold over the groups' mean |γ|
+    x = torch.randn(4, 1, 8, 8)
+    torch.testing.assert_close(pruned(x), _masked_like(dense, pruned)(x), rtol=1e-5, atol=1e-5)
+
+
+def test_slimming_timm_resnet18_as_built_removes_half_its_bn_channels():
+    """timm starts each block's last BN at γ = 0, the case of the MNIST smoke record (10% removed for 50%)."""
+    import timm
+
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18", num_classes=10, in_chans=1)
+    pruned, info = slim(model, torch.randn(1, 1, 28, 28), 0.5)
+    assert info["bn_channels_prunable"] == info["bn_channels_before"] == 4800
+    assert abs(info["bn_channels_after"] - 2400) <= 1  # residual groups hold 3 BNs: the nearest count
+    assert pruned(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
 def _copy(model):
