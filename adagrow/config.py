@@ -120,16 +120,18 @@ PROFILES.register(
         description="2 epochs on 4,000 training images: about a minute for a small model on a 2-core CPU",
         growing=Profile(
             "smoke",
-            epochs=6,
-            train_subset=3000,
+            epochs=8,
+            train_subset=4000,
             val_size=1000,
             latency_repeats=30,
             # growth after each of the first 3 epochs (one width, two depth growths: the W1D2 pattern
-            # once), then 3 epochs of fine-tuning, and no automatic stop: over a few noisy epochs the
-            # plateau rule would end growth before it has shown anything (full runs keep the thesis')
-            method_overrides={"grow_interval": 1, "stop": "none", "grow_until": 0.6},
-            recipe_overrides={"batch_size": 64, "warmup_epochs": 0.0},
-            description="growing methods: 6 epochs on 3,000 examples, growth after each of the first 3",
+            # once), then 5 epochs of fine-tuning (a depth growth costs about an epoch to recover from),
+            # and no automatic stop: over a few noisy epochs the plateau rule would end growth before it
+            # has shown anything (full runs keep the thesis').  Batch 32 gives the few images twice the
+            # steps: on MNIST 96.6% instead of 91% at batch 64, in about 3 minutes on a 2-core CPU.
+            method_overrides={"grow_interval": 1, "stop": "none", "grow_until": 0.45},
+            recipe_overrides={"batch_size": 32, "warmup_epochs": 0.0},
+            description="growing methods: 8 epochs on 4,000 examples at batch 32, growth after each of the first 3",
         ),
         text=Profile(
             "smoke",
@@ -138,8 +140,8 @@ PROFILES.register(
             val_size=800,
             latency_repeats=30,
             method_overrides={"grow_interval": 1, "stop": "none"},
-            recipe_overrides={"batch_size": 64, "warmup_epochs": 0.0, "lr": 2e-3},
-            description="text: 3 epochs on 8,000 examples (lr 2e-3), growth after every epoch, no auto-stop",
+            recipe_overrides={"batch_size": 64, "warmup_epochs": 0.0},
+            description="text: 3 epochs on 8,000 examples, growth after every epoch, no auto-stop",
         ),
     ),
 )

@@ -422,3 +422,16 @@ def test_grow_until_leaves_the_last_epochs_to_fine_tuning():
     method = AdaGrowMethod(AdaGrowConfig(pattern="W1D2", grow_interval=1, stop="none", grow_until=0.5))
     _, grown = drive(method, ctx(epochs=10), [50.0 + i for i in range(10)])
     assert grown == [1, 2, 3, 4]  # growth after epochs 1-4 only (epoch + 1 < 0.5 * 10)
+
+
+def test_the_smoke_profile_grows_the_pattern_once_then_fine_tunes():
+    """The main job's grown model (README): the smoke profile must still show one width and two depth growths
+    (W1D2 once) and leave epochs to fine-tune; an off-by-one in grow_until once left it two growths."""
+    from adagrow.config import RunConfig
+
+    cfg = RunConfig(dataset="mnist", method="adagrow", model="vgg", method_config=AdaGrowConfig(),
+                    profile="smoke").with_profile()
+    method = AdaGrowMethod(cfg.method_config)
+    _, grown = drive(method, ctx(epochs=cfg.total_epochs), [50.0 + i for i in range(cfg.total_epochs)])
+    assert grown == [1, 2, 3] and cfg.total_epochs >= 6
+    assert [e["kind"] for e in method.summary()["growth_events"]] == ["width", "depth", "depth"]
