@@ -100,15 +100,13 @@ def before_finetuning(record: Record) -> Record | None:
 
 def phase_seconds(record: Record) -> dict[str, float | None]:
     """Pretrain / prune / fine-tune / total seconds of a record (Tables 3-29, 3-30).  Plain training
-    counts as pretraining; the pipeline's own prune step and a --pretrained source's time are added."""
+    counts as pretraining; a --pretrained source's time is added.  The prune step is in the record's
+    ``prune`` phase (with DSP's group learning), its measurements in ``measure`` and ``eval``."""
     secs = record.get("gpu_seconds") or {}
-    pruning = record.get("pruning") or {}
-    source = pruning.get("pretrain_seconds") or 0.0
+    source = (record.get("pruning") or {}).get("pretrain_seconds") or 0.0
     pretrain = secs.get("pretrain", secs.get("train", 0.0)) + source
-    prune = secs.get("prune", 0.0) + (pruning.get("prune_seconds") or 0.0)
+    prune = secs.get("prune", 0.0)
     total = sum(secs.values()) + source
-    if pruning.get("prune_after_epochs") == 0:  # pruned while the model was built, where the runner times nothing
-        total += pruning.get("prune_seconds") or 0.0
     return {"pretrain_s": pretrain, "prune_s": prune, "finetune_s": secs.get("finetune", 0.0), "total_s": total or None}
 
 

@@ -9,7 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+import adagrow.data
 from adagrow.config import RECIPES, RunConfig
+from adagrow.engine import runner
 from adagrow.engine.runner import Interrupted, run
 from adagrow.errors import AdaGrowError
 from adagrow.methods import load_builtin_methods
@@ -248,12 +250,24 @@ def _method(key: str) -> str:
     return key.split("-")[0]
 
 
+def _counting(function, calls: list):
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+    return counted
+
+
 @pytest.mark.parametrize("key", list(PIPELINES))
 def test_a_pipeline_records_phases_sparsity_and_accuracy_before_and_after_fine_tuning(key, tiny_mnist, tmp_path,
-                                                                                     tiny_models):
+                                                                                     tiny_models, monkeypatch):
+    loads = []
+    monkeypatch.setattr(runner, "load_dataset", _counting(runner.load_dataset, loads))
+    monkeypatch.setattr(adagrow.data, "load_dataset", _counting(adagrow.data.load_dataset, loads))
     rec = run(_cfg(tiny_mnist, tmp_path, _method(key), PIPELINES[key]))
+    assert len(loads) == 1  # the after-prune accuracies come from the runner's own data (ctx.evaluate)
     p = rec["pruning"]
-    assert {"pretrain", "finetune"} <= set(rec["gpu_seconds"]) and p["prune_seconds"] >= 0
+    assert {"pretrain", "prune", "finetune", "eval", "measure"} <= set(rec["gpu_seconds"])
+    assert "grow" not in rec["gpu_seconds"] and rec["gpu_seconds"]["prune"] >= p["prune_seconds"] >= 0
     assert p["requested_sparsity"] == 0.5 if key != "magnitude" else p["requested_sparsity"] == 0.7
     assert {"val_acc", "test_acc", "params", "macs"} <= set(p["after_prune"])
     assert {"params", "macs", "latency_ms"} <= set(p["dense"])
@@ -297,6 +311,7 @@ def test_a_pretrained_model_is_pruned_before_the_first_epoch(tiny_mnist, tmp_pat
     assert p["prune_after_epochs"] == 0 and rec["growth_events"] == []
     assert p["pretrain_seconds"] == pytest.approx(sum(source["gpu_seconds"].values()))
     assert "pretrain" not in rec["gpu_seconds"] and rec["params"] < p["dense"]["params"]
+    assert rec["gpu_seconds"]["prune"] >= p["prune_seconds"]  # pruned while the model was built, booked all the same
     with pytest.raises(AdaGrowError, match="--pretrained"):
         run(_cfg(tiny_mnist, tmp_path / "x", "slim", SlimConfig(finetune_epochs=1), epochs=1))
 

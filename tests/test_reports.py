@@ -345,7 +345,7 @@ def test_growth_figure_says_which_parameter_count_it_draws():
 
 def test_a_pruning_run_fills_its_rows_before_and_after_fine_tuning_with_the_phase_seconds(tmp_path):
     rec = fabricated_record("prune-resnet50-bnslim-50-ft", 0, 88.0, method="slim", model="resnet50")
-    rec["gpu_seconds"] = {"pretrain": 1000.0, "grow": 12.0, "finetune": 300.0, "eval": 8.0}
+    rec["gpu_seconds"] = {"pretrain": 1000.0, "prune": 12.0, "finetune": 300.0, "eval": 8.0}
     rec["pruning"] = {"prune_seconds": 12.0, "prune_after_epochs": 50,
                       "after_prune": {"test_acc": 20.0, "params": 1_300_000, "macs": 120_000_000}}
     results = write_records(tmp_path / "results" / "table3-29.jsonl", [rec])

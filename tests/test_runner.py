@@ -204,6 +204,41 @@ def test_a_recalibrated_change_is_validated_again(tiny_mnist, tmp_path, monkeypa
     assert len(calls) == (5 if recalibrates else 4)
 
 
+@pytest.mark.parametrize("phase", [None, "prune"])
+def test_a_method_names_the_phase_its_model_change_is_timed_under(tiny_mnist, tmp_path, monkeypatch, phase):
+    if phase:
+        monkeypatch.setattr(TinyMethod, "change_phase", lambda self, epoch: phase)
+    rec = run(_cfg(tiny_mnist, tmp_path, epochs=1, method_config=TinyConfig(grow_at=0)))
+    assert (phase or "grow") in rec["gpu_seconds"]
+    assert phase is None or "grow" not in rec["gpu_seconds"]
+
+
+def test_a_method_evaluates_a_model_with_the_runners_own_evaluation(tiny_mnist, tmp_path, monkeypatch):
+    seen = []
+
+    def on_epoch_end(self, ctx, epoch, model, metrics):
+        model.train()
+        seen.append((metrics["val_acc"], ctx.evaluate(model, "val")["acc"], ctx.evaluate(model, "test")["acc"],
+                     model.training))
+
+    monkeypatch.setattr(TinyMethod, "on_epoch_end", on_epoch_end)
+    rec = run(_cfg(tiny_mnist, tmp_path, epochs=1))
+    [(val, val_again, test, still_training)] = seen
+    assert val_again == val and test == rec["test_acc"]  # the run's own splits and settings
+    assert still_training  # the model is left in the mode it was in
+
+
+def test_nested_phases_book_each_second_to_the_innermost_one():
+    """A prune (its change phase) evaluates its result as "eval": the prune's seconds exclude those."""
+    timer = runner.PhaseTimer(torch.device("cpu"))
+    with timer.phase("prune"):
+        time.sleep(0.05)
+        with timer.phase("eval"):
+            time.sleep(0.2)
+    assert timer.wall["eval"] >= 0.2 and 0.05 <= timer.wall["prune"] < 0.2
+    assert timer.seconds["prune"] >= 0 and set(timer.seconds) == {"prune", "eval"}
+
+
 def test_nan_loss_fails_cleanly_and_keeps_earlier_records(tiny_mnist, tmp_path):
     out = tmp_path / "out"
     run(_cfg(tiny_mnist, out, epochs=1))

@@ -15,6 +15,7 @@ a model of the saved architecture, ready for ``model.load_state_dict``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,12 @@ class RunContext:
     # An iterator factory over training batches (x, y) already on ``device``; methods that need
     # data of their own (local-learning init, calibration, importance scores) draw from it.
     train_batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]] | None = None
+    # ``evaluate(model, "val" | "test")``: the runner's evaluation on its own split (its amp and
+    # channels_last settings), {"loss", "acc"}, timed as "eval"; set by the runner.
+    evaluate: Callable[[nn.Module, str], dict[str, float]] | None = None
+    # ``with ctx.timed("measure"): ...`` books the enclosed time to that phase of the run's timer,
+    # not to the phase it runs in (e.g. a latency measurement inside a prune).
+    timed: Callable[[str], AbstractContextManager] = lambda phase: nullcontext()
 
 
 @dataclass
@@ -97,6 +104,10 @@ class Method:
     def phase(self, epoch: int) -> str:
         """Name of the phase the epoch belongs to, for GPU-seconds per phase."""
         return "train"
+
+    def change_phase(self, epoch: int) -> str:
+        """Name of the phase ``on_epoch_end`` and ``recalibrate`` after ``epoch`` are timed under."""
+        return "grow"
 
     def deploy_model(self, model: nn.Module) -> nn.Module:
         """The model users deploy (fused, pruned...).  Default: the trained model itself."""

@@ -141,9 +141,17 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
         while True:
             yield from bundle.train
 
+    def evaluate_split(model, split: str) -> dict[str, float]:  # ctx.evaluate, e.g. of a model just pruned
+        was_training = model.training
+        with timer.phase("eval"):
+            out = evaluate(model, {"val": bundle.val, "test": bundle.test}[split], amp=cfg.amp, channels_last=channels_last)
+        model.train(was_training)
+        return out
+
     ctx = RunContext(config=cfg, dataset=spec, input_size=tuple(bundle.input_size), num_classes=bundle.num_classes,
                      device=device, epochs=epochs, steps_per_epoch=steps_per_epoch, log=log,
-                     train_batches=train_batches, data_meta=dict(bundle.meta))
+                     train_batches=train_batches, data_meta=dict(bundle.meta), evaluate=evaluate_split,
+                     timed=timer.phase)
 
     # ---- start or resume -------------------------------------------------------------------
     # wall_seconds: wall time of the earlier segments of an interrupted run (up to their last checkpoint)
@@ -205,7 +213,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                        "lr": optimizer.param_groups[0]["lr"]}
             log(f"epoch {epoch + 1:>3}/{epochs}  loss {train_m['loss']:.4f}  train {train_m['acc']:.2f}%  "
                 f"val {val_m['acc']:.2f}%  params {metrics['params']:,}")
-            with timer.phase("grow"):
+            with timer.phase(method.change_phase(epoch)):
                 change = method.on_epoch_end(ctx, epoch, model, metrics)
             if change is not None:
                 model, optimizer = _apply_change(change, optimizer, cfg, device, channels_last)
@@ -213,7 +221,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                 with timer.phase("eval"):
                     after = evaluate(model, bundle.val, amp=cfg.amp, channels_last=channels_last)
                 raw_acc = after["acc"]
-                with timer.phase("grow"):
+                with timer.phase(method.change_phase(epoch)):
                     recalibrated = method.recalibrate(ctx, model)
                 if recalibrated:
                     with timer.phase("eval"):

@@ -3,16 +3,17 @@
 The runner trains; this Method decides.  Epochs ``[0, prune_after)`` are the pretrain phase (plus any
 method-specific training before the prune, e.g. DSP's group learning), the prune happens at the end of
 epoch ``prune_after`` (or, with ``--pretrained`` and nothing to train before it, while the model is
-built), and the rest are fine-tuning.  Each phase is named by ``phase(epoch)``, so the record's
-``gpu_seconds`` has them apart; the prune step itself is timed here (``prune_seconds``) because the
-runner books a model change under "grow".
+built), and the rest are fine-tuning.  Each phase is named by ``phase(epoch)`` and the prune step by
+``change_phase``, so the record's ``gpu_seconds`` has ``pretrain``, ``prune`` and ``finetune`` apart; the
+measurements and evaluations around the prune are booked as ``measure`` and ``eval`` (``ctx.timed``,
+``ctx.evaluate``), and the prune step alone is also recorded as ``prune_seconds``.
 
 What a subclass provides: ``prune(ctx, model)`` (returns the pruned model and says what it did),
 ``restore(model)`` (rebuild the pruned architecture on a freshly built dense model, for resume),
 ``deploy_model``, and its own state.  Accuracy right after the prune (validation and test) is measured
-here with the run's own data settings, so one run gives both the "before" and the "after fine-tuning"
-rows of Tables 3-29 / 3-30; the dense model's params, MACs and latency are measured just before the
-prune, in the same run as the pruned model's.
+here by the runner's own evaluation (``ctx.evaluate``), so one run gives both the "before" and the
+"after fine-tuning" rows of Tables 3-29 / 3-30; the dense model's params, MACs and latency are measured
+just before the prune, in the same run as the pruned model's.
 """
 
 from __future__ import annotations
@@ -68,7 +69,6 @@ class PruningPipeline(Method):
         self.pruned = False
         self.prune_after = 0
         self.result: dict[str, Any] = {}  # what the prune did and measured (goes into the record)
-        self._data = None  # the run's data, loaded once for the after-prune evaluation
 
     # ---- what subclasses decide ---------------------------------------------------------------------
     def prune(self, ctx: RunContext, model: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
@@ -102,6 +102,9 @@ class PruningPipeline(Method):
 
     def phase(self, epoch: int) -> str:
         return self.pre_prune_phase(epoch) if epoch < self.prune_after else "finetune"
+
+    def change_phase(self, epoch: int) -> str:
+        return "prune"
 
     # ---- the Method hooks ---------------------------------------------------------------------------
     def build_model(self, ctx: RunContext) -> nn.Module:
@@ -158,38 +161,30 @@ class PruningPipeline(Method):
     # ---- the prune ----------------------------------------------------------------------------------
     def _prune_now(self, ctx: RunContext, model: nn.Module) -> nn.Module:
         model = self.prunable(model)
-        self.result["dense"] = measure(ctx, model)
+        with ctx.timed("measure"):
+            self.result["dense"] = measure(ctx, model)
         timer = PhaseTimer(ctx.device)
-        with timer.phase("prune"):
+        # ctx.timed: "prune" also when pruned while the model is built, which the runner does not time
+        with ctx.timed("prune"), timer.phase("prune"):
             pruned, info = self.prune(ctx, model)
         self.pruned = True
         self.result.update(info)
         self.result["prune_seconds"] = timer.seconds["prune"]
         self.result["time_unit"] = timer.unit
-        self.result["after_prune"] = {**measure(ctx, self.deploy_model(pruned), latency=False),
-                                      **self.evaluate(ctx, pruned)}
+        with ctx.timed("measure"):
+            after = measure(ctx, self.deploy_model(pruned), latency=False)
+        self.result["after_prune"] = {**after, **self.evaluate(ctx, pruned)}
         ctx.log(f"  pruned ({self.name}): sparsity {info['achieved_sparsity']:.4f} (requested "
                 f"{info['requested_sparsity']:.4f}), val {self.result['after_prune']['val_acc']:.2f}% "
                 f"test {self.result['after_prune']['test_acc']:.2f}% before fine-tuning")
         return pruned
 
     def evaluate(self, ctx: RunContext, model: nn.Module) -> dict[str, float]:
-        """Validation and test accuracy of ``model`` on the run's own splits (same seed, same subsets)."""
-        from adagrow.data import load_dataset, resolve_data_dir
-        from adagrow.engine.loop import evaluate
-
-        cfg = ctx.config
-        if self._data is None:
-            self._data = load_dataset(cfg.dataset, resolve_data_dir(cfg.data_dir), batch_size=cfg.recipe.batch_size,
-                                      device=ctx.device, seed=cfg.seed, val_size=cfg.val_size,
-                                      train_subset=cfg.train_subset, test_subset=cfg.test_subset,
-                                      download=False, num_workers=cfg.num_workers)
+        """Validation and test accuracy of ``model`` on the run's own splits (the runner's evaluation)."""
+        if ctx.evaluate is None:
+            raise AdaGrowError(f"--method {self.name} evaluates the pruned model through the runner (adagrow train)")
         model = model.to(ctx.device)
-        was_training = model.training
-        out = {"val_acc": evaluate(model, self._data.val, amp=cfg.amp)["acc"],
-               "test_acc": evaluate(model, self._data.test, amp=cfg.amp)["acc"]}
-        model.train(was_training)
-        return out
+        return {"val_acc": ctx.evaluate(model, "val")["acc"], "test_acc": ctx.evaluate(model, "test")["acc"]}
 
 
 # ---- helpers shared by the methods ------------------------------------------------------------------
