@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 import torch
@@ -12,13 +13,14 @@ from torch import nn
 import adagrow.data
 from adagrow.config import RECIPES, RunConfig
 from adagrow.engine import runner
+from adagrow.engine.method import RunContext
 from adagrow.engine.runner import Interrupted, run
 from adagrow.errors import AdaGrowError
 from adagrow.methods import load_builtin_methods
 from baselines.prune import dsp, masks, pipeline
 from baselines.prune.magnitude import MagnitudeConfig
 from baselines.prune.slim import SlimConfig, bn_channels, slim
-from baselines.prune.wanda import WandaConfig, activation_norms, wanda_scores
+from baselines.prune.wanda import WandaConfig, WandaPruning, activation_norms, wanda_scores
 
 pytestmark = pytest.mark.filterwarnings("ignore:MNIST. md5")
 
@@ -112,6 +114,23 @@ def test_wanda_norms_of_a_convolution_follow_its_unfolded_input_columns():
     assert norms.shape == (18,)
     assert (norms[:9] == 0).all() and (norms[9:] > 0).all()
     assert norms[9 + 4] == pytest.approx(2.0)  # the centre tap sees the channel at every position
+
+
+def test_wanda_leaves_grouped_convolutions_dense_and_names_them():
+    """A MobileNet-like block (a depthwise convolution): its unfolded input columns do not follow a grouped
+    convolution's weight columns, so Wanda scores every other layer and says which it left dense."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(),
+                          nn.Conv2d(8, 8, 1), nn.Flatten(), nn.Linear(8 * 16, 10))
+    depthwise = model[2].weight.detach().clone()
+    batch = (torch.randn(4, 1, 4, 4), torch.zeros(4, dtype=torch.long))
+    ctx = RunContext(config=None, dataset=None, input_size=(1, 4, 4), num_classes=10, device=torch.device("cpu"), epochs=1,
+                     steps_per_epoch=1, log=lambda line: None, train_batches=lambda: itertools.repeat(batch))
+    method = WandaPruning(WandaConfig(ratio=0.5, calibration_batches=2))
+    pruned, info = method.prune(ctx, model)
+    assert info["left_dense_grouped"] == ["2"] and method.masked == ["0", "4"]
+    assert torch.equal(pruned[2].weight, depthwise)  # untouched
+    assert info["pruned_weights"] == 8 * round(9 * 0.5) + 8 * 4  # half of each row of the two scored layers
 
 
 # ---- slimming ----------------------------------------------------------------------------------------

@@ -51,25 +51,28 @@ class MaskedPipeline(PruningPipeline):
     def scores(self, ctx: RunContext, model: nn.Module, layers: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def layers_to_prune(self, model: nn.Module) -> tuple[dict[str, nn.Module], list[str]]:
-        """(layers pruned, layers left dense because an N:M pattern does not fit their input width)."""
+    def layers_to_prune(self, model: nn.Module) -> tuple[dict[str, nn.Module], dict[str, list[str]]]:
+        """(layers pruned, layers left dense under the record key that says why: ``left_dense_for_nm``,
+        those whose input width an N:M pattern does not fit)."""
         layers = M.prunable_layers(model, classifier(model))
         if self.cfg.layers == "linear":
             layers = {n: m for n, m in layers.items() if isinstance(m, nn.Linear)}
         nm = M.parse_scope(self.cfg.scope)
-        if nm is None:
-            return layers, []
-        skipped = [n for n, m in layers.items() if not M.nm_fits(m.weight, nm[1])]
-        return {n: m for n, m in layers.items() if n not in skipped}, skipped
+        skipped = [n for n, m in layers.items() if nm is not None and not M.nm_fits(m.weight, nm[1])]
+        return {n: m for n, m in layers.items() if n not in skipped}, {"left_dense_for_nm": skipped}
 
     def prune(self, ctx: RunContext, model: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
-        layers, skipped = self.layers_to_prune(model)
+        layers, left_dense = self.layers_to_prune(model)
+        for why, names in left_dense.items():
+            if names:
+                ctx.log(f"  {self.name}: {len(names)} layer(s) left dense ({why}): {', '.join(names[:4])}"
+                        + (" ..." if len(names) > 4 else ""))
         with torch.no_grad():
             masks = M.choose_masks(self.scores(ctx, model, layers), self.cfg.scope, self.cfg.ratio)
         M.apply_masks(model, masks)
         self.masked = list(masks)
         return model, {"requested_sparsity": M.requested_sparsity(self.cfg.scope, self.cfg.ratio), "scope": self.cfg.scope,
-                       **M.mask_sparsity(model), "left_dense_for_nm": skipped}
+                       **M.mask_sparsity(model), **left_dense}
 
     def restore(self, model: nn.Module) -> nn.Module:
         return M.restore_masks(model, self.masked)

@@ -5,7 +5,9 @@
 column c·kh·kw + i·kw + j, which matches ``weight.flatten(1)``).  The paper compares weights within
 each output row (``--scope row``, the default here); ``layer``, ``global`` and ``2:4`` rank as for
 magnitude pruning.  Simplification: all layers are scored in one calibration pass of the dense model,
-not block by block on the outputs of already-pruned blocks as the LLM code does.
+not block by block on the outputs of already-pruned blocks as the LLM code does.  Grouped (e.g.
+depthwise) convolutions are left dense and named in the record (``left_dense_grouped``): each of their
+output rows sees only its own group's input channels, which the unfolded columns do not follow.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def input_columns(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The layer's input as (tokens, input columns of ``weight.flatten(1)``)."""
     if isinstance(layer, nn.Conv2d):
         cols = F.unfold(x, layer.kernel_size, dilation=layer.dilation, padding=layer.padding, stride=layer.stride)
-        return cols.transpose(1, 2).reshape(-1, cols.shape[1])  # grouped convs: see activation_norms
+        return cols.transpose(1, 2).reshape(-1, cols.shape[1])  # all input channels: grouped convs are not scored
     return x.reshape(-1, x.shape[-1])
 
 
@@ -73,14 +75,23 @@ def wanda_scores(layers: dict[str, nn.Module], norms: dict[str, torch.Tensor]) -
     out = {}
     for name, m in layers.items():
         w = m.weight.detach()
-        if name not in norms or (isinstance(m, nn.Conv2d) and m.groups != 1):
+        if name not in norms or grouped(m):  # layers_to_prune leaves grouped convolutions out
             raise AdaGrowError(f"wanda: layer {name} saw no calibration input or is a grouped convolution")
         out[name] = (w.abs().flatten(1) * norms[name].to(w.device)).view_as(w)
     return out
 
 
+def grouped(module: nn.Module) -> bool:
+    return isinstance(module, nn.Conv2d) and module.groups != 1
+
+
 class WandaPruning(MaskedPipeline):
     name = "wanda"
+
+    def layers_to_prune(self, model: nn.Module) -> tuple[dict[str, nn.Module], dict[str, list[str]]]:
+        layers, left_dense = super().layers_to_prune(model)
+        skipped = [n for n, m in layers.items() if grouped(m)]
+        return {n: m for n, m in layers.items() if n not in skipped}, {**left_dense, "left_dense_grouped": skipped}
 
     def scores(self, ctx: RunContext, model: nn.Module, layers: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
         if ctx.train_batches is None:
