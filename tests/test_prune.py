@@ -202,15 +202,16 @@ def test_slimming_removes_the_smallest_gammas_and_the_pruned_model_equals_the_ma
     torch.testing.assert_close(pruned(x), _masked_like(dense, pruned)(x), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("coupled", ["max", "mean"])
 @pytest.mark.parametrize("ratio", [0.5, 0.7])
-def test_slimming_a_residual_net_ranks_coupled_channels_by_one_threshold_and_removes_the_requested_share(ratio):
+def test_slimming_a_residual_net_ranks_coupled_channels_by_one_threshold_and_removes_the_requested_share(ratio, coupled):
     """The residual BNs hold the smallest γ (as L1 leaves a trained ResNet's): a plain global threshold
     put whole residual groups below it, torch-pruning refused to empty those layers, and far less than
     the requested share went.  Now each coupled channel counts once per BN it lives in, each group keeps
     its strongest channel, and the share removed is the request to within one group channel (2 BNs)."""
     low = tuple(name for pair in TinyResNet.COUPLED if len(pair) == 2 for name in pair)
     dense = _with_gammas(TinyResNet(), low=low)
-    pruned, info = slim(_copy(dense), torch.randn(1, 1, 8, 8), ratio)
+    pruned, info = slim(_copy(dense), torch.randn(1, 1, 8, 8), ratio, coupled)
     pruned.eval()
     assert info["bn_channels_prunable"] == info["bn_channels_before"] == 72
     assert abs(info["bn_channels_before"] - info["bn_channels_after"] - ratio * 72) <= 1
@@ -221,7 +222,8 @@ def test_slimming_a_residual_net_ranks_coupled_channels_by_one_threshold_and_rem
         gammas = torch.stack([dense_bns[n].weight.detach().abs() for n in names])
         kept = [torch.isin(dense_bns[n].weight.detach(), pruned_bns[n].weight.detach()) for n in names]
         assert all((k == kept[0]).all() for k in kept)  # coupled BNs keep the same channels
-        importance, kept, strongest = gammas.mean(0), kept[0], gammas.mean(0).argmax()
+        importance = gammas.amax(0) if coupled == "max" else gammas.mean(0)
+        kept, strongest = kept[0], importance.argmax()
         assert kept[strongest]  # every group keeps its strongest channel
         removed.append(importance[~kept])
         kept[strongest] = False
@@ -231,6 +233,18 @@ def test_slimming_a_residual_net_ranks_coupled_channels_by_one_threshold_and_rem
     assert removed.max() <= candidates_kept.min()  # one threshold over the groups' mean |γ|
     x = torch.randn(4, 1, 8, 8)
     torch.testing.assert_close(pruned(x), _masked_like(dense, pruned)(x), rtol=1e-5, atol=1e-5)
+
+
+def test_slimming_keeps_a_residual_channel_unless_every_bn_it_lives_in_let_it_fade():
+    """timm starts each block's last BN at γ = 0, so after training the block side of a residual channel is
+    small while the stem side is not.  Ranked by the max over its BNs (the default) such a channel stays;
+    ranked by the mean it is among the first to go and the residual width shrinks."""
+    widths = {}
+    for coupled in ("max", "mean"):
+        dense = _with_gammas(TinyResNet(), low=("a2.1", "b2.1"))  # the blocks' last BNs only
+        pruned, _ = slim(_copy(dense), torch.randn(1, 1, 8, 8), 0.3, coupled)
+        widths[coupled] = dict(pruned.named_modules())["stem.1"].num_features
+    assert widths["max"] > widths["mean"]
 
 
 def test_slimming_timm_resnet18_as_built_removes_half_its_bn_channels():

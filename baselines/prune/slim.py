@@ -6,8 +6,12 @@ torch-pruning's dependency graph, so residual additions and concatenations keep 
 
 How channels are chosen (``choose_channels``): channels that must go together form one *group*
 (a residual stage's channel lives in the stem's BN and in every block's last BN); a group channel is
-ranked by the mean |γ| over its BNs (torch-pruning's ``BNScaleImportance``, no normaliser, so the
-values are raw |γ| as in the paper).  One threshold over all groups' channels, lowest first, removes
+ranked by the largest |γ| over its BNs (``--coupled max``, torch-pruning's ``BNScaleImportance``, no
+normaliser, so the values are raw |γ| as in the paper): it goes only when *every* BN it lives in has let
+it fade, which keeps the residual width unless the whole stage agrees, close to the paper's ResNets (they
+never cut the residual width: a channel-selection layer prunes only inside blocks).  ``--coupled mean``
+ranks by the mean instead; then the residual channels, whose blocks' last BNs timm starts at γ = 0, go
+first.  One threshold over all groups' channels, lowest first, removes
 ``--ratio`` of the prunable BN channels, a removed group channel counting once per BN it lives in.
 Each group keeps its strongest channel: a layer with no channel left would cut the network (and
 torch-pruning silently refuses such a group, which is how a plain global threshold used to remove
@@ -30,15 +34,20 @@ from adagrow.methods import METHODS, MethodEntry
 from baselines.prune.pipeline import PipelineOptions, PruningPipeline, classifier, example_input
 from baselines.prune.structure import apply_shape_edits, describe, shape_edits
 
+COUPLED_RANKINGS = ("max", "mean")
+
 
 @dataclass(frozen=True)
 class SlimConfig(PipelineOptions):
     l1: float = 1e-4  # λ of the L1 penalty on BN γ before the prune
+    coupled: str = "max"  # how a channel shared by several BNs (residual) is ranked: max | mean of their |γ|
 
     def __post_init__(self):
         super().__post_init__()
         if self.l1 < 0:
             raise AdaGrowError(f"--l1 must be 0 or more (got {self.l1})")
+        if self.coupled not in COUPLED_RANKINGS:
+            raise AdaGrowError(f"--coupled must be one of {', '.join(COUPLED_RANKINGS)} (got {self.coupled!r})")
 
 
 def batchnorms(model: nn.Module) -> list[nn.BatchNorm2d]:
@@ -54,7 +63,7 @@ class ChannelGroup:
     """Channels torch-pruning removes together: a root layer's output channels and all they feed."""
 
     group: Any  # torch-pruning's Group, over every channel of its root layer
-    importance: torch.Tensor  # per root channel: the mean |γ| over the group's BatchNorms
+    importance: torch.Tensor  # per root channel: the max (or mean) |γ| over the group's BatchNorms
     bns: int  # the group's BatchNorms: the BN channels one removed group channel takes away
 
     @property
@@ -68,14 +77,15 @@ def _grouped(module: nn.Module) -> bool:
         module.groups == module.in_channels == module.out_channels)
 
 
-def channel_groups(model: nn.Module, example: torch.Tensor) -> tuple[Any, list[ChannelGroup], list[str]]:
+def channel_groups(model: nn.Module, example: torch.Tensor, coupled: str = "max"
+                   ) -> tuple[Any, list[ChannelGroup], list[str]]:
     """torch-pruning's dependency graph of ``model``, its groups that slimming ranks (those holding an
     affine BatchNorm; the classifier's outputs are never a group), and the root layers of groups left
     whole because a grouped convolution couples them."""
     import torch_pruning as tp
 
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
-    scorer = tp.importance.BNScaleImportance(normalizer=None)
+    scorer = tp.importance.BNScaleImportance(group_reduction=coupled, normalizer=None)
     head = classifier(model)
     names = {m: name for name, m in model.named_modules()}
     groups, left_whole = [], []
@@ -114,14 +124,14 @@ def choose_channels(groups: list[ChannelGroup], ratio: float) -> list[torch.Tens
     return [chosen_channels[chosen_owners == i].sort().values for i in range(len(groups))]
 
 
-def slim(model: nn.Module, example: torch.Tensor, ratio: float) -> tuple[nn.Module, dict[str, Any]]:
+def slim(model: nn.Module, example: torch.Tensor, ratio: float, coupled: str = "max") -> tuple[nn.Module, dict[str, Any]]:
     """Remove ``ratio`` of the prunable BN channels (one global threshold, smallest |γ| first) in place;
     return the model and what was removed, counted on the pruned model."""
     if not batchnorms(model):
         raise AdaGrowError("slimming ranks channels by BatchNorm γ, and this model has no BatchNorm layer "
                            "(use --method magnitude or wanda)")
     before = bn_channels(model)
-    graph, groups, left_whole = channel_groups(model, example)
+    graph, groups, left_whole = channel_groups(model, example, coupled)
     if not groups:
         raise AdaGrowError("slimming found no BatchNorm channel it can remove in this model (use --method magnitude)")
     for g, idxs in zip(groups, choose_channels(groups, ratio)):
@@ -149,7 +159,7 @@ class SlimPruning(PruningPipeline):
 
     def prune(self, ctx: RunContext, model: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
         dense, params = describe(model), sum(p.numel() for p in model.parameters())
-        pruned, info = slim(copy.deepcopy(model), example_input(ctx), self.cfg.ratio)
+        pruned, info = slim(copy.deepcopy(model), example_input(ctx), self.cfg.ratio, self.cfg.coupled)
         self.edits = shape_edits(dense, pruned)
         return pruned, {"requested_sparsity": self.cfg.ratio, **info,
                         "params_removed_share": 1 - sum(p.numel() for p in pruned.parameters()) / params}
