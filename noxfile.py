@@ -33,6 +33,17 @@ for _name in DATASETS:
     nox.session(name=_name, tags=["suite", "text" if _name in ("imdb", "sst2") else "vision"])(_suite_session(_name))
 
 
+# The main job (README): a fixed reference beside a model grown from the empty seed, on the real MNIST, in a few
+# minutes on a 2-core CPU.  `nox -s mnist -- --profile smoke` adds the growing baselines (about 15 minutes).
+QUICKSTART = ("mnist", "--profile", "smoke", "--only", "fixed-resnet18-thesis,adagrow-vgg-3b")
+
+
+@nox.session
+def quickstart(s: nox.Session) -> None:
+    """The main job: the MNIST suite's fixed ResNet-18 and AdaGrow-VGG (smoke profile); options after -- are added."""
+    s.run(PY, "-m", "adagrow", "suite", *QUICKSTART, *s.posargs, external=True)
+
+
 @nox.session
 def tests(s: nox.Session) -> None:
     """Fast CPU tests (the same command CI runs)."""

@@ -161,7 +161,7 @@ def cmd_suite(argv: list[str]) -> int:
         "config in <output>/<suite>.jsonl are skipped, interrupted ones continue from their checkpoint")
     p.add_argument("name", help="suite name: a dataset (mnist, cifar10, ...) or a thesis table (table3-2, ...)")
     p.add_argument("--list", action="store_true", help="only list the entries (and which are done)")
-    p.add_argument("--only", help="run only entries whose name contains this text")
+    p.add_argument("--only", help="run only entries whose name contains this text (several: comma-separated)")
     p.add_argument("--all", action="store_true", help="with --profile smoke: every entry, not the smoke selection")
     p.add_argument("--force", action="store_true", help="rerun entries that are done (a new record; old ones are kept)")
     _common_run_options(p)

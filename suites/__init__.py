@@ -96,7 +96,9 @@ def _select(args: argparse.Namespace) -> list[Entry]:
 
     entries = _load().get(args.name)
     if args.only:
-        selected = [e for e in entries if args.only in e.name]
+        # comma-separated parts; an entry is selected when its name contains any of them
+        parts = [p.strip() for p in args.only.split(",") if p.strip()]
+        selected = [e for e in entries if any(p in e.name for p in parts)]
         if not selected:
             raise AdaGrowError(f"no entry of suite {args.name!r} has {args.only!r} in its name; "
                                f"its entries: {', '.join(e.name for e in entries)}")

@@ -167,3 +167,21 @@ def test_only_matching_nothing_is_one_clear_error(monkeypatch, capsys):
     use_suite(monkeypatch, [ENTRY])
     assert main(["suite", "tiny", "--only", "vgg"]) == 2
     assert "no entry of suite 'tiny' has 'vgg' in its name; its entries: fixed-tiny" in capsys.readouterr().err
+
+
+def test_only_takes_several_comma_separated_parts(monkeypatch, tmp_path):
+    use_suite(monkeypatch, [Entry(n, "mnist", "fixed", "resnet18") for n in ("fixed-a", "grown-b", "other-c")])
+    calls = fake_runs(monkeypatch, lambda cfg: None)
+    assert main(["suite", "tiny", "--output", str(tmp_path), "--only", "fixed-a, grown"]) == 0
+    assert [cfg.tag for cfg in calls] == ["fixed-a", "grown-b"]
+
+
+def test_the_quickstart_selects_one_fixed_reference_and_one_grown_model():
+    """The README's main job: exactly the MNIST suite's smoke fixed ResNet-18 and AdaGrow-VGG."""
+    import argparse
+
+    import noxfile
+    from suites import _select
+
+    args = argparse.Namespace(name=noxfile.QUICKSTART[0], only=noxfile.QUICKSTART[-1], profile="smoke", all=False)
+    assert [(e.method, e.model) for e in _select(args)] == [("fixed", "resnet18"), ("adagrow", "vgg")]
