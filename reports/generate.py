@@ -8,6 +8,7 @@ dataset and suite entry name, see ``reports.match``) and the accuracy gap.  A ro
 says "not run" — it is never filled from the thesis.  Rows built only from smoke-profile runs are
 marked "(smoke)" and get no gap (their Δ cell says "smoke"): a few epochs on a subset is not comparable.
 Latencies show their spread over the timed repeats where the record has it ("2.50 ±12%", † when noisy).
+A row run under several seeds shows mean ± sample standard deviation ("92.50 ± 0.71") and n.
 Figures go to ``<out>/plots``: accuracy vs latency per dataset and the growth trajectory of every
 AdaGrow run.
 """
@@ -81,6 +82,11 @@ def _ours_cell(column: str, ours: match.Ours | None) -> str:
     if ours is None:
         return NOT_RUN
     text = format_latency(ours) if column == "latency_ms" else format_metric(column, getattr(ours, column))
+    std = ours.std.get(column)
+    # accuracy always shows its spread over several seeds; sizes and times only where the seeds differ
+    # (a fixed model has the same size under every seed).  Latency's ± is its spread over repeats.
+    if std is not None and (column == "acc" or std > 0):
+        text += f" ± {format_metric(column, std)}"
     return f"{text} (smoke)" if ours.smoke and column == "acc" else text
 
 
@@ -154,6 +160,9 @@ def _footnotes(table: ThesisTable, source: str, found: list[match.Ours]) -> list
              f"ours: records in {source}; test accuracy averaged over n seeds; params and MACs of the fused "
              "deploy model at batch 1 (MACs = the thesis' 'FLOPs'); a fixed model's arch is its name.",
              f"{NOT_RUN}: no ok record for that row; never filled from the thesis."]
+    if any(o.n > 1 for o in found):
+        notes.append("a ± b: the mean and sample standard deviation over the n seeds (sizes and times only where "
+                     "the seeds differ).")
     if "latency_ms" in table.columns:
         devices = sorted({d for o in found for d in o.devices})
         notes.append("latency: median batch-1 fp32 forward; ours on "

@@ -3,7 +3,8 @@
 A training record reproduces row ``(dataset, entry)`` when its ``status`` is ``ok``, its ``dataset``
 is the row's and its ``config["tag"]`` is the suite entry name.  Full-profile records are preferred;
 when only shorter profiles (smoke) exist they are used and flagged, so the report can mark them.
-Several seeds are averaged; the latest record of a seed wins over older re-runs.
+Several seeds are averaged (and their sample standard deviation kept); the latest record of a seed wins
+over older re-runs.
 Quantization records (``adagrow.quant.run``) are matched the same way, on the tag of the training
 run whose deploy model they quantized, plus the row's ``select`` fields (precision, method).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reports.thesis_reference import MODEL_NAMES
@@ -40,6 +41,9 @@ class Ours:
     finetune_s: float | None = None
     arch: str | None = None
     devices: tuple[str, ...] = ()
+    # sample standard deviation over the seeds of each metric above that at least two seeds measured
+    # ("acc", "params", "macs", "total_s", ...); empty with one seed
+    std: dict[str, float] = field(default_factory=dict)
 
     @property
     def smoke(self) -> bool:
@@ -115,6 +119,15 @@ def _mean(values: list[float | None]) -> float | None:
     return statistics.fmean(present) if present else None
 
 
+def _std(values: list[float | None]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return statistics.stdev(present) if len(present) > 1 else None
+
+
+def _spread_over_seeds(columns: dict[str, list[float | None]]) -> dict[str, float]:
+    return {name: sd for name, values in columns.items() if (sd := _std(values)) is not None}
+
+
 def latency_of(record: Record) -> tuple[dict[str, Any], str | None]:
     """(measurement, device) of a record's first latency measurement; ({}, None) when it has none.
 
@@ -142,21 +155,20 @@ def summarize(runs: list[Record]) -> Ours | None:
     latencies = [latency_of(r) for r in runs]
     spreads = [lat["spread"] for lat, _ in latencies if lat.get("spread") is not None]
     archs = sorted({a for a in map(arch_of, runs) if a})
+    seconds = [phase_seconds(r) for r in runs]
+    per_seed = {"acc": [r.get("test_acc") for r in runs], "params": [r.get("params") for r in runs],
+                "macs": [r.get("macs") for r in runs],
+                **{name: [s[name] for s in seconds] for name in ("total_s", "pretrain_s", "prune_s", "finetune_s")}}
     return Ours(
         n=len(runs),
         profiles=tuple(sorted({str(r.get("profile")) for r in runs})),
-        acc=_mean([r.get("test_acc") for r in runs]),
-        params=_mean([r.get("params") for r in runs]),
-        macs=_mean([r.get("macs") for r in runs]),
+        **{name: _mean(values) for name, values in per_seed.items()},
         latency_ms=_mean([lat.get("median_ms") for lat, _ in latencies]),
         latency_spread=max(spreads) if spreads else None,
         latency_noisy=any(bool(lat.get("noisy")) for lat, _ in latencies),
-        total_s=_mean([phase_seconds(r)["total_s"] for r in runs]),
-        pretrain_s=_mean([phase_seconds(r)["pretrain_s"] for r in runs]),
-        prune_s=_mean([phase_seconds(r)["prune_s"] for r in runs]),
-        finetune_s=_mean([phase_seconds(r)["finetune_s"] for r in runs]),
         arch=" / ".join(archs) or None,
         devices=tuple(sorted({d for _, d in latencies if d})),
+        std=_spread_over_seeds(per_seed),
     )
 
 
@@ -183,4 +195,4 @@ def quant_accuracy(records: Iterable[Record], dataset: str, tag: str, select: di
         return None
     training_profiles = {str(r["run_dir"]): str(r.get("profile")) for r in records if is_training(r) and r.get("run_dir")}
     return Ours(n=len(used), profiles=tuple(sorted({_trained_profile(r, training_profiles) for r in used})),
-                acc=statistics.fmean(r[field] for r in used))
+                acc=statistics.fmean(r[field] for r in used), std=_spread_over_seeds({"acc": [r[field] for r in used]}))
