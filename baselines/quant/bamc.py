@@ -1,0 +1,329 @@
+"""BAMC — Bayesian automatic model compression (Wang et al., IEEE JSTSP 2020; second thesis, seeds/002).
+
+Each quantizable layer's weights get a Gaussian-mixture prior whose mixing weights have a truncated
+Dirichlet-process (stick-breaking) prior (:mod:`baselines.quant.dpgmm`).  The number of components a
+layer keeps is the number of levels it needs, so its bit-width is ⌈log₂ K⌉: one training run decides
+every layer's precision, without the policy-sampling loop of RL searches (HAQ).
+
+One run of the harness, scheduled like the pruning pipelines (``baselines/prune/pipeline.py``):
+
+* epochs ``[0, start)``: the float model is trained (skipped with ``--pretrained PATH``: a trained
+  model, the paper's starting point);
+* at ``start`` ("search" phase): the float model's accuracy and the uniform-precision rows it is
+  compared with (every layer at 4 and 8 bits) are measured, then each layer's mixture is fitted;
+* epochs ``[start, end)`` ("bamc" phase, ``--variant train``): the network trains with the mixture's
+  negative log-prior added to its loss (``extra_loss``, scaled per training example, as a posterior
+  over the weights asks), which pulls the weights onto the levels; every ``update_every`` steps the
+  mixture is refitted to the current weights (variational EM, in ``after_step``);
+* after the last epoch ("quantize"): each layer's active components give its bit-width; a requested
+  average (``--avg-bits``) is met by taking bits where they cost the least; the weights go to the
+  component means (``--quantizer means``: a codebook of at most 2^b values per layer) or are
+  re-quantized at that width by the project's quantizer (``rtn`` / ``obs`` / ``adagrow``...).
+
+``--variant posthoc`` is the fast variant: no prior in the loss; the mixtures are fitted to the
+trained weights after the last epoch and the model is quantized at once.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from adagrow.engine.method import Method, ModelChange, RunContext
+from adagrow.errors import AdaGrowError
+from adagrow.methods import METHODS, MethodEntry
+from adagrow.quant.coverage import column_coverage
+from adagrow.quant.model import _calibrate, _calibration_inputs, _quantizable
+from adagrow.quant.obs import quantize_weight
+from baselines.prune import pipeline
+from baselines.prune.pipeline import classifier, load_pretrained
+from baselines.quant import bits as B
+from baselines.quant.dpgmm import DPMixture, fit, init_mixture, neg_log_prior
+
+QUANTIZERS = ("means", "rtn", "obs", "actorder", "adagrow")
+VARIANTS = ("train", "posthoc")
+
+
+@dataclass(frozen=True)
+class BAMCConfig:
+    variant: str = "train"  # train: mixture prior in the loss; posthoc: mixtures fitted to the trained weights
+    bamc_epochs: int | None = None  # epochs with the prior (train); None: every epoch with --pretrained, else the last half
+    max_bits: int = 6  # truncation of the DP: 2^max_bits components per layer
+    alpha: float = 0.5  # DP concentration: smaller keeps fewer components
+    resolution: float = 0.25  # a component's std, as a share of its layer's weight std (the level spread)
+    prior_weight: float = 1.0  # multiplies the negative log-prior (summed over weights, per training example)
+    min_share: float = 0.005  # a component is active while it explains at least this share of its layer
+    avg_bits: float | None = None  # budget on the weight-count-weighted average bit-width
+    quantizer: str = "means"  # means (codebook of the component means) or a re-quantizer: rtn, obs, actorder, adagrow
+    sample: int = 10000  # weights per layer the mixture is fitted to (a seeded subsample of larger layers)
+    update_every: int = 50  # training steps between refits of the mixtures (train)
+    uniform_bits: tuple[int, ...] = (4, 8)  # uniform-precision rows measured on the starting model
+    keep_classifier: bool = False  # leave the output layer in float
+    calib_size: int = 256  # calibration samples of the Hessian-based quantizers
+    pretrained: str | None = None  # a trained model (deploy.pt or last.pt) to start from
+    stem: str = "auto"  # ResNet references only, as --method fixed
+
+    def __post_init__(self):
+        problems = [
+            (self.variant in VARIANTS, f"--variant must be one of {', '.join(VARIANTS)} (got {self.variant!r})"),
+            (self.quantizer in QUANTIZERS, f"--quantizer must be one of {', '.join(QUANTIZERS)} (got {self.quantizer!r})"),
+            (1 <= self.max_bits <= 8, f"--max-bits must be 1..8 (got {self.max_bits})"),
+            (self.alpha > 0, f"--alpha must be positive (got {self.alpha})"),
+            (self.resolution > 0, f"--resolution must be positive (got {self.resolution})"),
+            (self.prior_weight >= 0, f"--prior-weight must be 0 or more (got {self.prior_weight})"),
+            (0 < self.min_share < 1, f"--min-share must be between 0 and 1 (got {self.min_share})"),
+            (self.avg_bits is None or 1 <= self.avg_bits <= self.max_bits,
+             f"--avg-bits must be between 1 and --max-bits {self.max_bits} (got {self.avg_bits})"),
+            (self.sample >= 100, f"--sample must be at least 100 (got {self.sample})"),
+            (self.update_every >= 1, f"--update-every must be at least 1 (got {self.update_every})"),
+            (all(1 <= b <= 16 for b in self.uniform_bits), f"--uniform-bits must be 1..16 (got {self.uniform_bits})"),
+            (self.bamc_epochs is None or self.bamc_epochs >= 0, f"--bamc-epochs must be 0 or more (got {self.bamc_epochs})"),
+            (self.bamc_epochs is None or self.variant == "train", "--bamc-epochs is for --variant train"),
+            (self.pretrained is None or Path(self.pretrained).is_file(),
+             f"--pretrained {self.pretrained}: no such file (give a run's deploy.pt or last.pt)"),
+        ]
+        bad = [message for ok, message in problems if not ok]
+        if bad:
+            raise AdaGrowError("; ".join(bad))
+
+    @property
+    def default_recipe(self) -> str:
+        return "thesis"  # the fixed references' recipe, as the pruning pipelines
+
+
+class BAMC(Method):
+    name = "bamc"
+
+    def __init__(self, cfg: BAMCConfig):
+        self.cfg = cfg
+        self.start = 0  # first epoch trained with the prior (train) / the epoch count (posthoc)
+        self.n_train = 1
+        self.mixtures: dict[str, DPMixture] = {}
+        self.quantized = False
+        self.steps = 0
+        self.result: dict[str, Any] = {}
+        self._prior: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # per layer: sorted levels, their log π
+
+    # ---- schedule -----------------------------------------------------------------------------------
+    def schedule(self, epochs: int) -> int:
+        if self.cfg.variant == "posthoc":
+            return epochs
+        bamc = self.cfg.bamc_epochs if self.cfg.bamc_epochs is not None else (epochs if self.cfg.pretrained else epochs // 2)
+        if bamc > epochs:
+            raise AdaGrowError(f"--bamc-epochs {bamc} is more than the run's {epochs} epochs")
+        if bamc == epochs and not self.cfg.pretrained:
+            raise AdaGrowError("BAMC starts from a trained model: give --pretrained PATH or fewer --bamc-epochs than "
+                               f"the run's {epochs} epochs")
+        return epochs - bamc
+
+    def phase(self, epoch: int) -> str:
+        return "pretrain" if epoch < self.start else "bamc"
+
+    def change_phase(self, epoch: int) -> str:
+        return "search"
+
+    # ---- Method hooks -------------------------------------------------------------------------------
+    def build_model(self, ctx: RunContext) -> nn.Module:
+        self.start = self.schedule(ctx.epochs)
+        self.n_train = ctx.steps_per_epoch * ctx.config.recipe.batch_size
+        model = self._float_model(ctx)
+        if self.start == 0 and not self.mixtures:
+            self._begin(ctx, model)
+        else:
+            self._refresh_prior(model)
+        return model
+
+    def on_epoch_end(self, ctx: RunContext, epoch: int, model: nn.Module, metrics: dict[str, float]) -> ModelChange | None:
+        if epoch + 1 == self.start and not self.mixtures and self.cfg.variant == "train":
+            self._begin(ctx, model)
+        if epoch + 1 != ctx.epochs or self.quantized:
+            return None
+        if not self.mixtures:  # posthoc: the mixtures are fitted to the trained weights now
+            self._begin(ctx, model)
+        with ctx.timed("quantize"):
+            event = self._quantize(ctx, model)
+        return ModelChange(model, event)
+
+    def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
+        if not self._prior or self.quantized or self.cfg.prior_weight == 0:
+            return None
+        total = sum(neg_log_prior(model.get_submodule(name).weight, levels, log_pi, self.mixtures[name].sigma)
+                    for name, (levels, log_pi) in self._prior.items())
+        return self.cfg.prior_weight * total / self.n_train
+
+    def after_step(self, model: nn.Module) -> None:
+        if not self.mixtures or self.quantized or self.cfg.variant != "train":
+            return
+        self.steps += 1
+        if self.steps % self.cfg.update_every == 0:
+            self._refit(model, iters=5)
+
+    def summary(self) -> dict[str, Any]:
+        return {"bamc": {**self.result, "bamc_start_epoch": self.start, "variant": self.cfg.variant}}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mixtures": {n: m.state() for n, m in self.mixtures.items()}, "quantized": self.quantized,
+                "steps": self.steps, "result": self.result}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.mixtures = {n: DPMixture.from_state(s) for n, s in state["mixtures"].items()}
+        self.quantized, self.steps, self.result = state["quantized"], state["steps"], state["result"]
+
+    # ---- the model ----------------------------------------------------------------------------------
+    def _float_model(self, ctx: RunContext) -> nn.Module:
+        """The --pretrained model, a fixed reference or a grown architecture (fused: its branches are
+        one convolution, the layer that is deployed and so the one quantized)."""
+        from adagrow.models.cnn import GrowableCNN
+        from adagrow.models.reparam import fuse_model
+
+        if self.cfg.pretrained:
+            model, seconds = load_pretrained(self.cfg.pretrained, ctx, self)
+            self.result.setdefault("pretrained_from", self.cfg.pretrained)
+            self.result.setdefault("pretrain_seconds", seconds)
+        elif ctx.config.model:
+            model = pipeline.build_dense(ctx.config.model, ctx, self.cfg.stem)
+        else:
+            raise AdaGrowError("--method bamc needs --model (a fixed reference or a grown architecture such as vgg:1-2-2) "
+                               "or --pretrained PATH")
+        if isinstance(model, GrowableCNN) and model.units(growable_only=False):
+            model = fuse_model(model).train()
+        return model
+
+    def layers(self, model: nn.Module) -> dict[str, nn.Module]:
+        """The layers BAMC quantizes: every Conv2d and Linear (the classifier too unless --keep-classifier)."""
+        head = classifier(model) if self.cfg.keep_classifier else None
+        return {name: m for name, m in _quantizable(model, ()) if m is not head}
+
+    # ---- search -------------------------------------------------------------------------------------
+    def _begin(self, ctx: RunContext, model: nn.Module) -> None:
+        """Measure the float model and its uniform-precision rows, then fit every layer's mixture."""
+        self.result["float"] = self._accuracy(ctx, model)
+        self.result["uniform"] = {f"w{b}": self._uniform(ctx, model, b) for b in self.cfg.uniform_bits}
+        with ctx.timed("search"):  # also when it runs while the model is built, which the runner does not time
+            for name, layer in self.layers(model).items():
+                sample = self._sample(layer.weight, seed=0)
+                sigma = self.cfg.resolution * float(sample.std().clamp_min(1e-12))
+                self.mixtures[name] = fit(sample, init_mixture(sample, 2**self.cfg.max_bits, sigma, self.cfg.alpha))
+        self._refresh_prior(model)
+        found = {n: len(m.active(self.cfg.min_share)) for n, m in self.mixtures.items()}
+        ctx.log(f"  bamc: mixtures fitted to {len(found)} layers; active components {list(found.values())}")
+
+    def _refit(self, model: nn.Module, iters: int) -> None:
+        for name, mix in self.mixtures.items():
+            fit(self._sample(model.get_submodule(name).weight, seed=self.steps), mix, iters=iters)
+        self._refresh_prior(model)
+
+    def _refresh_prior(self, model: nn.Module) -> None:
+        """The levels the loss pulls towards: components with a tenth of the active share or more."""
+        self._prior = {}
+        for name, mix in self.mixtures.items():
+            keep = mix.active(self.cfg.min_share / 10)
+            order = torch.argsort(mix.means[keep])
+            device = model.get_submodule(name).weight.device
+            levels = mix.means[keep][order].float().to(device)
+            log_pi = mix.expected_log_pi()[keep][order].float().to(device)
+            self._prior[name] = (levels, log_pi)
+
+    def _sample(self, weight: torch.Tensor, seed: int) -> torch.Tensor:
+        """At most ``--sample`` of the layer's weights, drawn with their own generator (the run's RNG
+        stream stays as it would be without BAMC)."""
+        flat = weight.detach().flatten()
+        if flat.numel() <= self.cfg.sample:
+            return flat.double().cpu()
+        idx = torch.randperm(flat.numel(), generator=torch.Generator().manual_seed(seed))[: self.cfg.sample]
+        return flat[idx.to(flat.device)].double().cpu()
+
+    # ---- quantization -------------------------------------------------------------------------------
+    def _quantize(self, ctx: RunContext, model: nn.Module) -> dict[str, Any]:
+        if self.cfg.variant == "train":
+            self._refit(model, iters=50)
+        layers = self.layers(model)
+        samples = {n: self._sample(m.weight, seed=0) for n, m in layers.items()}
+        counts = {n: m.weight.numel() for n, m in layers.items()}
+        found = {n: self.mixtures[n].means[self.mixtures[n].active(self.cfg.min_share)] for n in layers}
+        bits = {n: B.bits_for(len(levels)) for n, levels in found.items()}
+        inferred = dict(bits)
+        levels = B.fit_budget(bits, counts, samples, found, self.cfg.avg_bits)
+        before = {n: m.weight.detach().clone() for n, m in layers.items()}
+        if self.cfg.quantizer == "means":
+            for name, layer in layers.items():
+                layer.weight.data.copy_(B.snap(layer.weight, levels[name]))
+            overhead = sum(4 * len(v) for v in levels.values())  # the codebooks, float32
+        else:
+            quantize_layers(model, bits, self.cfg.quantizer, self._calibration(ctx))
+            overhead = sum(8 * layers[n].weight.shape[0] for n in bits)  # a float32 scale and zero per row
+        self.quantized = True
+        self.result["layers"] = [
+            {"name": n, "shape": list(layers[n].weight.shape), "components": len(found[n]), "inferred_bits": inferred[n],
+             "bits": bits[n], "rel_error": B.relative_error(before[n], layers[n].weight)} for n in layers]
+        self.result.update(self._size(model, layers, bits, overhead))
+        self.result["quantizer"] = self.cfg.quantizer
+        ctx.log(f"  bamc: bits per layer {[bits[n] for n in layers]}, average {self.result['avg_bits']:.2f} "
+                f"(inferred {self.result['avg_bits_inferred']:.2f}), {self.result['size_bytes']:,} bytes")
+        return {"kind": "quantize", "where": "bamc", "avg_bits": self.result["avg_bits"],
+                "params_before": sum(p.numel() for p in model.parameters())}
+
+    def _size(self, model: nn.Module, layers: dict[str, nn.Module], bits: dict[str, int], overhead: int) -> dict[str, Any]:
+        counts = {n: layers[n].weight.numel() for n in bits}
+        total = sum(counts.values())
+        others = sum(p.numel() for p in model.parameters()) - total
+        inferred = {r["name"]: r["inferred_bits"] for r in self.result["layers"]}
+        return {"avg_bits": sum(bits[n] * counts[n] for n in bits) / total,
+                "avg_bits_inferred": sum(inferred[n] * counts[n] for n in bits) / total,
+                "size_bytes": B.size_bytes({n: (counts[n], bits[n]) for n in bits}, overhead, others),
+                "float_size_bytes": 4 * sum(p.numel() for p in model.parameters()),
+                "budget_avg_bits": self.cfg.avg_bits}
+
+    def _uniform(self, ctx: RunContext, model: nn.Module, b: int) -> dict[str, Any]:
+        """The starting model with every BAMC layer at ``b`` bits (RTN, or the --quantizer if it is one)."""
+        method = "rtn" if self.cfg.quantizer == "means" else self.cfg.quantizer
+        q = copy.deepcopy(model)
+        layers = self.layers(q)
+        with ctx.timed("measure"):
+            quantize_layers(q, dict.fromkeys(layers, b), method, self._calibration(ctx) if method != "rtn" else [])
+        others = sum(p.numel() for p in q.parameters()) - sum(m.weight.numel() for m in layers.values())
+        size = B.size_bytes({n: (m.weight.numel(), b) for n, m in layers.items()},
+                            sum(8 * m.weight.shape[0] for m in layers.values()), others)
+        return {"bits": b, "method": method, "size_bytes": size, **self._accuracy(ctx, q)}
+
+    def _accuracy(self, ctx: RunContext, model: nn.Module) -> dict[str, float]:
+        if ctx.evaluate is None:
+            raise AdaGrowError("--method bamc evaluates its models through the runner (adagrow train)")
+        return {"val_acc": ctx.evaluate(model, "val")["acc"], "test_acc": ctx.evaluate(model, "test")["acc"]}
+
+    def _calibration(self, ctx: RunContext) -> list[torch.Tensor]:
+        if ctx.train_batches is None:
+            raise AdaGrowError(f"--quantizer {self.cfg.quantizer} needs calibration data from the runner")
+        return _calibration_inputs(ctx.train_batches(), self.cfg.calib_size)
+
+
+def quantize_layers(model: nn.Module, bits: dict[str, int], method: str, inputs: list[torch.Tensor]) -> None:
+    """Quantize the named layers of ``model`` in place, each at its own bit-width, with the project's
+    layer quantizer (``adagrow.quant.quantize_weight``: per-row asymmetric grids).  Hessian-based methods
+    calibrate each layer on the model whose earlier layers are already quantized, as ``quantize_model``."""
+    was_training = model.training
+    model.eval()
+    for name, b in bits.items():
+        layer = model.get_submodule(name)
+        weight = layer.weight.detach()
+        if method == "rtn":
+            layer.weight.data.copy_(quantize_weight(weight, None, b, "rtn").weight)
+            continue
+        acc, _ = _calibrate(model, layer, inputs)
+        if acc.hessian is None:  # never called in the forward pass: left in float
+            continue
+        groups = acc.hessian.shape[0]
+        per_group = weight.reshape(groups, -1, *weight.shape[1:])
+        coverage = column_coverage(layer) if method.startswith("adagrow") else None
+        q = [quantize_weight(per_group[g], acc.hessian[g], b, method, coverage=coverage).weight for g in range(groups)]
+        layer.weight.data.copy_(torch.cat(q).reshape(weight.shape))
+    model.train(was_training)
+
+
+METHODS.register("bamc", MethodEntry(BAMCConfig, BAMC,
+                                     "BAMC: per-layer bit-widths from a Dirichlet-process Gaussian-mixture prior (JSTSP 2020)"))

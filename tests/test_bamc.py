@@ -1,0 +1,146 @@
+"""BAMC: the Dirichlet-process mixture finds a layer's levels, the bit-widths meet a budget, and a
+quantized model holds at most 2^b values per layer (codebook) or per row (re-quantized)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from adagrow.engine.checkpoint import load_checkpoint
+from adagrow.engine.runner import Interrupted, run
+from adagrow.errors import AdaGrowError
+from adagrow.methods import load_builtin_methods
+from baselines.quant import bits as B
+from baselines.quant.bamc import BAMCConfig
+from baselines.quant.dpgmm import fit, init_mixture, neg_log_prior
+from tests.test_prune import _cfg, tiny_models  # noqa: F401  (tiny_models is a fixture)
+
+pytestmark = [pytest.mark.filterwarnings("ignore:MNIST. md5"), pytest.mark.usefixtures("tiny_models")]
+
+
+def clustered(centres, n: int = 3000, spread: float = 0.01, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.cat([c + spread * torch.randn(n, generator=g) for c in centres])
+
+
+def test_a_layer_of_three_separated_clusters_gets_three_components_and_two_bits():
+    layer = nn.Linear(300, 30)
+    layer.weight.data = clustered((-0.5, 0.1, 0.8))[torch.randperm(9000)].reshape(30, 300)
+    w = layer.weight.detach().flatten()
+    mix = fit(w, init_mixture(w, truncation=16, sigma=0.25 * float(w.std()), alpha=0.5))
+    active = mix.active(0.005)
+    assert len(active) == 3
+    assert B.bits_for(len(active)) == 2
+    assert torch.allclose(torch.sort(mix.means[active]).values.float(), torch.tensor([-0.5, 0.1, 0.8]), atol=0.01)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 9])
+def test_the_component_count_follows_the_clusters(k):
+    w = clustered([float(c) for c in torch.linspace(-1, 1, k)], n=1000)
+    mix = fit(w, init_mixture(w, truncation=32, sigma=0.2 * float(w.std()) if k > 1 else 0.05, alpha=0.5))
+    assert len(mix.active(0.005)) == k
+
+
+def test_bits_for():
+    assert [B.bits_for(k) for k in (1, 2, 3, 4, 5, 16, 17)] == [1, 1, 2, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("budget", [1.0, 2.0, 2.5, 3.0])
+def test_the_bit_widths_respect_the_average_bit_budget_and_take_bits_where_they_cost_least(budget):
+    # a: 8 clusters in 4 tight pairs (3 bits, but 4 levels lose little); b: a Gaussian with 8 levels (3 bits);
+    # c: 4 clear clusters (2 bits)
+    pairs = (-1.0, -0.95, -0.35, -0.3, 0.3, 0.35, 0.95, 1.0)
+    a = clustered(pairs, n=500, spread=0.005)
+    b = torch.randn(4000, generator=torch.Generator().manual_seed(1))
+    c = clustered((-1.0, -0.3, 0.3, 1.0), n=1000)
+    samples = {"a": a, "b": b, "c": c}
+    gauss = B.lloyd(b, torch.quantile(b, torch.linspace(0.05, 0.95, 8)))  # the best 8 levels of a Gaussian
+    levels = {"a": torch.tensor(pairs, dtype=torch.float64), "b": gauss, "c": torch.tensor([-1.0, -0.3, 0.3, 1.0])}
+    bits = {"a": 3, "b": 3, "c": 2}
+    counts = {n: x.numel() for n, x in samples.items()}
+    out = B.fit_budget(bits, counts, samples, levels, budget)
+    avg = sum(bits[n] * counts[n] for n in bits) / sum(counts.values())
+    assert avg <= budget + 1e-9
+    assert all(len(out[n]) <= 2 ** bits[n] for n in bits)
+    if budget == 2.5:  # one bit off the paired clusters costs less than one off the Gaussian or the clear clusters
+        assert bits == {"a": 2, "b": 3, "c": 2}
+
+
+def test_no_budget_keeps_the_inferred_widths_and_a_budget_below_one_bit_is_refused():
+    x = clustered((-1.0, 1.0))
+    bits = {"l": 1}
+    B.fit_budget(bits, {"l": x.numel()}, {"l": x}, {"l": torch.tensor([-1.0, 1.0])}, None)
+    assert bits == {"l": 1}
+    with pytest.raises(AdaGrowError, match="below the 1 bit"):
+        B.fit_budget(bits, {"l": x.numel()}, {"l": x}, {"l": torch.tensor([-1.0, 1.0])}, 0.5)
+    with pytest.raises(AdaGrowError, match="--avg-bits"):
+        BAMCConfig(avg_bits=0.5)
+
+
+def test_the_prior_pulls_each_weight_towards_its_nearest_level():
+    w = torch.tensor([-0.9, -0.2, 0.15, 0.8], requires_grad=True)
+    levels = torch.tensor([-1.0, 0.0, 1.0])
+    neg_log_prior(w, levels, torch.log(torch.full((3,), 1 / 3)), sigma=0.1).backward()
+    assert torch.equal(torch.sign(w.grad), torch.tensor([1.0, -1.0, 1.0, -1.0]))  # descent moves towards -1, 0, 0, 1
+
+
+def test_lloyd_and_snap_give_at_most_the_requested_levels():
+    x = torch.randn(5000, generator=torch.Generator().manual_seed(0))
+    levels = B.lloyd(x, x[:4])
+    q = B.snap(x, levels)
+    assert len(torch.unique(q)) <= 4 and B.relative_error(x, q) < 0.15
+
+
+def test_bamc_is_registered():
+    assert "bamc" in load_builtin_methods()
+
+
+def distinct_per_layer(model: nn.Module) -> dict[str, int]:
+    return {n: len(torch.unique(m.weight)) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+
+
+@pytest.mark.parametrize("variant", ["train", "posthoc"])
+def test_a_bamc_run_quantizes_every_layer_to_at_most_2_to_the_b_values_and_records_it(variant, tiny_mnist, tmp_path):
+    mcfg = BAMCConfig(variant=variant, max_bits=4, update_every=5, avg_bits=3.0)
+    rec = run(_cfg(tiny_mnist, tmp_path, "bamc", mcfg, epochs=2))
+    info = rec["bamc"]
+    layers = {r["name"]: r for r in info["layers"]}
+    model = load_checkpoint(tmp_path / "runs" / rec["run_name"] / "deploy.pt")["model"]
+    for name, count in distinct_per_layer(model).items():
+        assert count <= 2 ** layers[name]["bits"], name
+        assert layers[name]["bits"] <= layers[name]["inferred_bits"] <= 4
+    assert info["avg_bits"] <= 3.0 + 1e-9
+    assert set(info["uniform"]) == {"w4", "w8"} and info["uniform"]["w4"]["size_bytes"] < info["uniform"]["w8"]["size_bytes"]
+    assert info["size_bytes"] < info["float_size_bytes"]
+    assert {"search", "quantize"} <= set(rec["gpu_seconds"])
+    assert ("bamc" in rec["gpu_seconds"]) == (variant == "train")
+    assert rec["growth_events"][-1]["kind"] == "quantize"
+
+
+def test_requantizing_with_rtn_keeps_2_to_the_b_values_per_row(tiny_mnist, tmp_path):
+    rec = run(_cfg(tiny_mnist, tmp_path, "bamc", BAMCConfig(variant="posthoc", max_bits=3, quantizer="rtn"), epochs=1))
+    bits = {r["name"]: r["bits"] for r in rec["bamc"]["layers"]}
+    model = load_checkpoint(tmp_path / "runs" / rec["run_name"] / "deploy.pt")["model"]
+    for name, m in model.named_modules():
+        if name in bits:
+            rows = m.weight.detach().flatten(1)
+            assert max(len(torch.unique(r)) for r in rows) <= 2 ** bits[name]
+
+
+def test_resume_during_the_prior_phase_equals_an_uninterrupted_run(tiny_mnist, tmp_path):
+    cfg = _cfg(tiny_mnist, tmp_path / "full", "bamc", BAMCConfig(max_bits=3, update_every=3), epochs=3, keep_checkpoint=True)
+    full = run(cfg)
+    cut = dataclasses.replace(cfg, output_dir=str(tmp_path / "cut"))
+    with pytest.raises(Interrupted):
+        run(cut, interrupt_after=2)
+    resumed = run(dataclasses.replace(cut, resume=True))
+    assert resumed["test_acc"] == full["test_acc"]
+    assert [r["bits"] for r in resumed["bamc"]["layers"]] == [r["bits"] for r in full["bamc"]["layers"]]
+
+
+def test_bamc_without_a_trained_start_is_one_clear_error(tiny_mnist, tmp_path):
+    with pytest.raises(AdaGrowError, match="trained model"):
+        run(_cfg(tiny_mnist, tmp_path, "bamc", BAMCConfig(bamc_epochs=2), epochs=2))
