@@ -13,7 +13,7 @@ from adagrow.errors import AdaGrowError
 from adagrow.measure.latency import NOISY_SPREAD, measure_latency
 from adagrow.measure.profile import count_macs, count_params, profile
 from adagrow.models.cnn import GrowableCNN
-from adagrow.models.reparam import BranchSpec, RepUnit, fuse_model
+from adagrow.models.reparam import BranchSpec, RepUnit, fuse_model, set_branch_compute
 from adagrow.models.transformer import create_transformer
 
 
@@ -65,6 +65,17 @@ def test_unfused_unit_counts_every_branch():
     by_hand = out * (4 * 9) * 2 + out * 4 + out + 5 * 2 * out
     assert count_macs(unit, (4, 8, 8)) == by_hand
     assert count_macs(unit.fuse(), (4, 8, 8)) == out * 4 * 9 + out  # one 3x3 conv with bias
+
+
+def test_batched_unit_counts_what_it_runs():
+    unit = RepUnit(4, 4, kernel=3)
+    for name in ("3x3", "1x1", "pool3x3", "bn", "pool3x3"):
+        unit.add_branch(BranchSpec.parse(name))
+    set_branch_compute(unit, "batched")
+    out = 4 * 8 * 8
+    # one conv of three 3x3 kernels (the 1x1 zero-padded: its padding is computed too), the 3x3 pooling
+    # once (both pooling branches read it), and the six BNs of the two concatenated batch norms
+    assert count_macs(unit, (4, 8, 8)) == out * (4 * 9) * 3 + out + 6 * 2 * out
 
 
 def test_grown_unfused_model_costs_at_least_its_fused_model():

@@ -9,7 +9,9 @@ The thesis' "FLOPs" are MACs counted by thop at batch 1 (SPEC §3.2), so the col
 * **Function calls**: matrix products a model computes by calling a function instead of a module
   those hooks know: attention (``F.scaled_dot_product_attention``: QKᵀ and AV; ``matmul``/``@``/
   ``bmm`` in eager attention), the re-parameterisable unit's stacked branch convolutions
-  (``F.conv2d``), a quantized layer's ``F.linear``.  They are counted from the operands' shapes at
+  (``F.conv2d``) and, on its batched path, batch norm (``F.batch_norm``, counted like the BN modules and
+  only inside a unit: elsewhere, e.g. timm's ``BatchNormAct2d``, the module counter's convention stands),
+  a quantized layer's ``F.linear``.  They are counted from the operands' shapes at
   the torch-function level, *above* kernel dispatch, so the count is the same on every device and
   torch version and whichever attention kernel (flash, memory-efficient, math) or ``transformers``
   attention implementation runs.  Calls made inside a module the hooks already count are skipped.
@@ -70,6 +72,8 @@ def call_macs(func, args: tuple, kwargs: dict, out) -> int:
     if func is F.linear:
         weight, bias = _arg(args, kwargs, 1, "weight"), _arg(args, kwargs, 2, "bias")
         return out.numel() * weight.shape[-1] + (out.shape[-1] if bias is not None else 0)
+    if func is F.batch_norm:  # scale and shift, as the module counter counts an affine BN
+        return out.numel() * (2 if _arg(args, kwargs, 3, "weight") is not None else 1)
     return 0
 
 
@@ -81,15 +85,22 @@ class CallCounter(TorchFunctionMode):
         super().__init__()
         from torch_pruning.utils.op_counter import is_supported_instance
 
+        from adagrow.models.reparam import RepUnit
+
         self.macs = 0
         self._inside = 0
+        self._in_units = 0
         self._hooked = [m for m in model.modules() if is_supported_instance(m)]
+        self._units = [m for m in model.modules() if isinstance(m, RepUnit)]
         self._handles: list = []
 
     def __enter__(self):
         for m in self._hooked:
             self._handles.append(m.register_forward_pre_hook(self._enter_module))
             self._handles.append(m.register_forward_hook(self._leave_module))
+        for m in self._units:
+            self._handles.append(m.register_forward_pre_hook(self._enter_unit))
+            self._handles.append(m.register_forward_hook(self._leave_unit))
         return super().__enter__()
 
     def __exit__(self, *exc):
@@ -104,10 +115,16 @@ class CallCounter(TorchFunctionMode):
     def _leave_module(self, *_) -> None:
         self._inside -= 1
 
+    def _enter_unit(self, *_) -> None:
+        self._in_units += 1
+
+    def _leave_unit(self, *_) -> None:
+        self._in_units -= 1
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if not self._inside:
+        if not self._inside and (func is not F.batch_norm or self._in_units):
             self.macs += call_macs(func, args, kwargs, out)
         return out
 

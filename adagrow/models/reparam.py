@@ -17,10 +17,18 @@ the centre, average pooling becomes ``1/k²`` on the channel diagonal and BN-onl
 The fused conv remembers the spatial footprint of every branch (``branch_kernels``) because the
 quantizer groups kernel positions by how many branches covered them (SPEC §8).
 
-Training speed: all conv branches of the same kernel shape (the main conv included) run as ONE conv
-whose weights are the branches' weights stacked along the output channels; each branch's BN then
-normalises its own slice.  BatchNorm is per channel, so this is exactly the per-branch computation,
-with one kernel launch instead of one per branch.
+How training computes the branches (``RepUnit.compute``, set on a whole model with
+:func:`set_branch_compute`; the runner picks it per device, ``--branch-compute``):
+
+* ``"loop"`` (default): branch by branch, each its own conv and BN, then a sum: the least arithmetic,
+  but one kernel launch (forward and backward) per branch, which is what a GPU waits on;
+* ``"batched"``: every conv branch (the main conv included) zero-padded to one kernel size and run as
+  ONE conv with n·C_out outputs, ONE BatchNorm over the concatenated channels, then a sum; identity
+  and pooling branches are concatenated and share a second BN.  BatchNorm is per channel, so this
+  equals the per-branch computation (outputs, gradients, running statistics) to float rounding, with
+  a few launches whatever the branch count, at the price of the zero-padded arithmetic (a 1×1 branch
+  costs a 3×3 conv).  The parameters stay per branch (concatenated at every forward, which is cheap
+  next to the conv), so checkpoints, growth and the optimizer transfer see the same parameters.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from torch import nn
 from adagrow.errors import ArchitectureError
 
 BRANCH_SPACES = ("thesis", "full")
+BRANCH_COMPUTE = ("loop", "batched")  # how training runs a unit's branches (module docstring)
 # Conv footprints of Fig. 3-5 (the sub-fields of a 5×5 receptive field the thesis lists).
 THESIS_CONV_SHAPES = ((1, 1), (1, 3), (3, 1), (3, 3), (3, 5), (5, 3))
 
@@ -115,6 +124,48 @@ def _pad_to(weight: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
     return F.pad(weight, (dw, dw, dh, dh))
 
 
+def _alike(bns: list[nn.BatchNorm2d]) -> bool:
+    """Whether these BNs compute as one BN over their concatenated channels: same mode and settings
+    (a cumulative average, momentum None, would need each BN's own batch count)."""
+    a = bns[0] if bns else None
+    return all(bn.training == a.training and bn.momentum == a.momentum and bn.eps == a.eps
+               and bn.track_running_stats and bn.affine and a.momentum is not None for bn in bns)
+
+
+def _group_major(t: torch.Tensor, n: int, g: int) -> torch.Tensor:
+    """Channels (branch, group, c) → (group, branch, c), the order a grouped conv of n stacked
+    branches produces (its weights must be in that order too)."""
+    return t if g == 1 else t.reshape(n, g, -1, *t.shape[1:]).transpose(0, 1).reshape(t.shape)
+
+
+def _branch_major(t: torch.Tensor, n: int, g: int) -> torch.Tensor:
+    """Inverse of :func:`_group_major`."""
+    return t if g == 1 else t.reshape(g, n, -1, *t.shape[1:]).transpose(0, 1).reshape(t.shape)
+
+
+def _sum_branches(y: torch.Tensor, n: int, g: int) -> torch.Tensor:
+    """(B, n·C, H, W) in (group, branch, c) channel order → the (B, C, H, W) sum over branches."""
+    return y.unflatten(1, (g, n, -1)).sum(2).flatten(1, 2)
+
+
+def _batch_norm(y: torch.Tensor, bns: list[nn.BatchNorm2d], g: int) -> torch.Tensor:
+    """``bns`` (one per branch, in order) applied to their slices of ``y`` as ONE batch norm.
+
+    BN is per channel, so this is each BN on its own slice; the running statistics are updated on
+    concatenated copies and written back, so each BN's buffers end exactly as if it had run itself."""
+    n, a = len(bns), bns[0]
+    stats = [_group_major(torch.cat([getattr(bn, k) for bn in bns]), n, g) for k in ("running_mean", "running_var")]
+    weight = _group_major(torch.cat([bn.weight for bn in bns]), n, g)
+    bias = _group_major(torch.cat([bn.bias for bn in bns]), n, g)
+    out = F.batch_norm(y, stats[0], stats[1], weight, bias, a.training, a.momentum, a.eps)
+    if a.training:
+        with torch.no_grad():
+            for k, new in zip(("running_mean", "running_var"), stats):
+                torch._foreach_copy_([getattr(bn, k) for bn in bns], list(_branch_major(new, n, g).chunk(n)))
+            torch._foreach_add_([bn.num_batches_tracked for bn in bns], 1)
+    return out
+
+
 class RepUnit(nn.Module):
     """Main ``Conv k×k + BN`` plus any number of parallel branches, summed.
 
@@ -147,6 +198,7 @@ class RepUnit(nn.Module):
         self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(out_ch)
         self.branches = nn.ModuleList()
+        self.compute = "loop"  # "loop" | "batched": the same function, computed differently (module docstring)
 
     # ----------------------------------------------------------------------------- structure
     def candidate_branches(self) -> list[BranchSpec]:
@@ -200,35 +252,30 @@ class RepUnit(nn.Module):
 
     # ----------------------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        convs: dict[tuple[int, int], list[tuple[nn.Conv2d, nn.BatchNorm2d]]] = {}
-        convs[(self.kernel, self.kernel)] = [(self.conv, self.bn)]
-        out: torch.Tensor | None = None
+        convs = [(self.conv, self.bn)] + [(b.conv, b.bn) for b in self.branches if b.spec.kind == "conv"]
+        others = [b for b in self.branches if b.spec.kind != "conv"]
+        # Batched only where the BNs can act as one (not e.g. while BN recalibration trains the new ones).
+        if self.compute == "batched" and self.branches and _alike([bn for _, bn in convs]) and _alike([b.bn for b in others]):
+            return self._forward_batched(x, convs, others)
+        out = self.bn(self.conv(x))
         for b in self.branches:
-            if b.spec.kind == "conv":
-                convs.setdefault((b.spec.kh, b.spec.kw), []).append((b.conv, b.bn))
-            else:
-                y = b(x)
-                out = y if out is None else out + y
-        for (kh, kw), members in convs.items():
-            y = self._stacked(x, kh, kw, members)
-            out = y if out is None else out + y
+            out = out + b(x)
         return out
 
-    def _stacked(self, x: torch.Tensor, kh: int, kw: int, members: list[tuple[nn.Conv2d, nn.BatchNorm2d]]):
-        """Sum of ``bn_i(conv_i(x))`` over same-shape convs, computed as one conv of stacked weights."""
-        if len(members) == 1:
-            conv, bn = members[0]
-            return bn(conv(x))
-        n, g, c = len(members), self.groups, self.out_ch
-        w = torch.stack([conv.weight for conv, _ in members])  # (n, C, Cin/g, kh, kw)
-        # Order output channels (group, branch, channel-in-group) so the grouped conv stays valid.
-        w = w.reshape(n, g, c // g, *w.shape[2:]).transpose(0, 1).reshape(n * c, *w.shape[2:])
+    def _forward_batched(self, x: torch.Tensor, convs: list[tuple[nn.Conv2d, nn.BatchNorm2d]], others: list[Branch]):
+        """The loop's sum with one conv + one BN for all conv branches and one BN for the identity /
+        pooling branches (module docstring)."""
+        kh = max(conv.kernel_size[0] for conv, _ in convs)
+        kw = max(conv.kernel_size[1] for conv, _ in convs)
+        n, g = len(convs), self.groups
+        w = _group_major(torch.cat([_pad_to(conv.weight, kh, kw) for conv, _ in convs]), n, g)
         y = F.conv2d(x, w, None, self.stride, (kh // 2, kw // 2), 1, g)
-        y = y.reshape(y.shape[0], g, n, c // g, *y.shape[2:]).transpose(1, 2)
-        y = y.reshape(y.shape[0], n, c, *y.shape[-2:])
-        out = members[0][1](y[:, 0])
-        for i in range(1, n):
-            out = out + members[i][1](y[:, i])
+        out = _sum_branches(_batch_norm(y, [bn for _, bn in convs], g), n, g)
+        if others:
+            # Each distinct pooling runs once; the identity needs no op; each branch keeps its own BN.
+            feats = {b.spec: b.pool(x) if b.spec.kind == "pool" else x for b in {b.spec: b for b in others}.values()}
+            z = torch.cat([feats[b.spec] for b in others], 1)
+            out = out + _sum_branches(_batch_norm(z, [b.bn for b in others], 1), len(others), 1)
         return out
 
     # ----------------------------------------------------------------------------- fusion
@@ -271,6 +318,17 @@ class RepUnit(nn.Module):
     def extra_repr(self) -> str:
         names = ",".join(s.name for s in self.branch_specs[1:]) or "-"
         return f"stride={self.stride}, groups={self.groups}, space={self.branch_space}, branches=[{names}]"
+
+
+def set_branch_compute(model: nn.Module, mode: str) -> int:
+    """Make every :class:`RepUnit` of ``model`` compute its branches by ``mode`` ("loop" | "batched");
+    returns how many units there are.  Units added later (growth) start as "loop": set it again."""
+    if mode not in BRANCH_COMPUTE:
+        raise ArchitectureError(f"unknown branch compute {mode!r}; known: {', '.join(BRANCH_COMPUTE)}")
+    units = [m for m in model.modules() if isinstance(m, RepUnit)]
+    for unit in units:
+        unit.compute = mode
+    return len(units)
 
 
 def fuse_model(model: nn.Module) -> nn.Module:
