@@ -1,0 +1,123 @@
+"""APS: the affine transforms span ordinal sharing and independent candidates, the sharing level falls
+along APS-T's schedule, and a run searches within the budget and retrains a plain network of its choice."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from adagrow.config import RECIPES, RunConfig
+from adagrow.engine.checkpoint import load_checkpoint
+from adagrow.engine.runner import run
+from adagrow.errors import AdaGrowError
+from adagrow.methods import load_builtin_methods
+from baselines.search.aps import APSConfig
+from baselines.search.supernet import APSConv, PlainCNN, SuperNet, annealed_sharing, sharing_level
+
+pytestmark = pytest.mark.filterwarnings("ignore:MNIST. md5")
+CANDS = (4, 8, 12)
+
+
+def test_maximal_sharing_makes_the_candidates_nested_slices_of_the_meta_weights():
+    layer = APSConv(3, CANDS)
+    layer.sharing = 1.0
+    ws = [layer.weight(i) for i in range(3)]
+    for small, big in zip(ws, ws[1:]):
+        assert torch.equal(big[: small.shape[0]], small)  # ordinal: the first c channels
+    assert torch.equal(ws[0], layer.meta[:4])
+    assert sharing_level(layer) == pytest.approx(1.0)
+
+
+def test_zero_sharing_makes_the_candidates_independent():
+    layer = APSConv(3, CANDS)
+    layer.sharing = 0.0
+    assert sharing_level(layer) == pytest.approx(0.0)
+    grads = []
+    for i in range(3):
+        layer.meta.grad = None
+        layer.weight(i).sum().backward()
+        grads.append(layer.meta.grad.flatten(1).abs().sum(1) > 0)  # the meta rows candidate i uses
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert not (grads[i] & grads[j]).any()  # no row is shared by two candidates
+
+
+@pytest.mark.parametrize("s", [0.0, 0.3, 1.0])
+def test_a_candidate_weight_is_its_transform_applied_to_the_meta_weights(s):
+    layer = APSConv(3, CANDS)
+    layer.sharing = s
+    for i in range(3):
+        expected = (layer.transform(i) @ layer.meta.detach().flatten(1)).reshape(CANDS[i], 3, 3, 3)
+        assert torch.allclose(layer.weight(i).detach(), expected, atol=1e-6)
+
+
+def test_the_sharing_level_falls_monotonically_along_the_annealing_schedule():
+    layer = APSConv(3, CANDS)
+    levels = []
+    for t in torch.linspace(0, 1, 11):
+        layer.sharing = annealed_sharing(float(t))
+        levels.append(sharing_level(layer))
+    assert levels[0] == pytest.approx(1.0) and levels[-1] == pytest.approx(0.0)
+    assert all(a > b for a, b in zip(levels, levels[1:]))
+
+
+def test_the_supernet_runs_any_choice_and_its_widths_match_a_plain_network():
+    net = SuperNet([list(CANDS)] * 3, (1, 2), 1, 10)
+    x = torch.randn(2, 1, 16, 16)
+    for choice in ([0, 1, 2], [2, 0, 1]):
+        net.train_choices = choice
+        assert net(x).shape == (2, 10)
+    plain = PlainCNN(net.widths([2, 0, 1]), (1, 2), 1, 10)
+    assert [m.out_channels for m in plain.modules() if isinstance(m, nn.Conv2d)] == [12, 4, 8]
+
+
+def _cfg(data_dir, out, mcfg, **kw) -> RunConfig:
+    recipe = dataclasses.replace(RECIPES.get("adagrow"), lr=0.05, batch_size=64)
+    base = dict(dataset="mnist", method="aps", recipe=recipe, method_config=mcfg, epochs=3, data_dir=str(data_dir),
+                output_dir=str(out), deterministic=True, threads=1, latency_repeats=3, val_size=100, keep_checkpoint=True)
+    return RunConfig(**{**base, **kw})
+
+
+SMALL = APSConfig(depths=(1, 1), widths=(8, 16), multipliers=(0.5, 1.0, 1.5), budget=0.4, search_epochs=2,
+                  controller_samples=2)
+
+
+def test_a_search_meets_the_budget_and_retrains_a_plain_network_of_the_chosen_widths(tiny_mnist, tmp_path):
+    rec = run(_cfg(tiny_mnist, tmp_path, SMALL))
+    info = rec["aps"]
+    model = load_checkpoint(tmp_path / "runs" / rec["run_name"] / "deploy.pt")["model"]
+    assert type(model) is PlainCNN and not any(isinstance(m, (APSConv, SuperNet)) for m in model.modules())
+    assert [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)] == info["widths"]
+    assert rec["macs"] == info["cost"] <= info["budget"] == pytest.approx(0.4 * info["widest"])
+    assert rec["arch"] == "-".join(map(str, info["widths"]))
+    assert {"search", "retrain"} <= set(rec["gpu_seconds"])
+    assert len(info["sharing_levels"]) == 2 and info["sharing_levels"][0] > info["sharing_levels"][1]
+    assert rec["growth_events"][0]["kind"] == "search"
+
+
+def test_resume_after_the_search_retrains_the_same_network(tiny_mnist, tmp_path):
+    from adagrow.engine.runner import Interrupted
+
+    cfg = _cfg(tiny_mnist, tmp_path / "a", SMALL)
+    full = run(cfg)
+    cut = dataclasses.replace(cfg, output_dir=str(tmp_path / "b"))
+    with pytest.raises(Interrupted):
+        run(cut, interrupt_after=2)
+    resumed = run(dataclasses.replace(cut, resume=True))
+    assert resumed["aps"]["widths"] == full["aps"]["widths"] and resumed["test_acc"] == full["test_acc"]
+
+
+def test_an_impossible_budget_and_no_retraining_epoch_are_clear_errors(tiny_mnist, tmp_path):
+    with pytest.raises(AdaGrowError, match="narrowest"):
+        run(_cfg(tiny_mnist, tmp_path, dataclasses.replace(SMALL, budget=0.01)))
+    with pytest.raises(AdaGrowError, match="retrain"):
+        run(_cfg(tiny_mnist, tmp_path, SMALL, epochs=2))
+    with pytest.raises(AdaGrowError, match="--budget"):
+        APSConfig(budget=1.5)
+
+
+def test_aps_is_registered():
+    assert "aps" in load_builtin_methods()
