@@ -46,6 +46,7 @@ def _load() -> Registry[list[Entry]]:
     import suites.datasets  # noqa: F401
     import suites.growing  # noqa: F401
     import suites.pruning  # noqa: F401
+    import suites.second_thesis  # noqa: F401
 
     return SUITES
 

@@ -121,3 +121,16 @@ def test_an_impossible_budget_and_no_retraining_epoch_are_clear_errors(tiny_mnis
 
 def test_aps_is_registered():
     assert "aps" in load_builtin_methods()
+
+
+@pytest.mark.parametrize("suite", ["bamc-mnist", "aps-mnist", "bamc-cifar10", "aps-cifar10"])
+def test_the_second_thesis_suites_build_valid_run_configs(suite):
+    from suites import _load, run_config_for
+    from tests.test_suites import fake_args
+
+    entries = _load().get(suite)
+    assert any(e.smoke for e in entries)
+    for e in entries:
+        cfg = run_config_for(e, fake_args(), suite).resolved()
+        cfg.validate()
+        assert cfg.method == suite.split("-")[0] and cfg.dataset == suite.split("-")[1]

@@ -1,0 +1,42 @@
+"""The second thesis' methods (seeds/002, SPEC §12) on MNIST and CIFAR-10: suites ``bamc-<dataset>`` and
+``aps-<dataset>``.
+
+BAMC entries quantize a fixed reference (ResNet-18) and a grown AdaGrow architecture (VGG 1-2-2, fused),
+each trained in the first half of the run; the same record holds the uniform W4 / W8 rows of the model
+it started from, so one run fills a row of the BAMC-vs-uniform table.  APS entries search the widths of
+AdaGrow's VGG 1-2-2 layout under a share of its widest candidate's MACs and retrain the choice; the
+AdaGrow and fixed rows of the APS table come from the dataset's own suite (``adagrow-vgg-3b``,
+``fixed-resnet18-*``).  The report: ``python -m reports.second_thesis``.
+"""
+
+from __future__ import annotations
+
+from suites import SUITES, Entry
+
+DATASETS = ("mnist", "cifar10")
+
+
+def bamc_entries(dataset: str) -> list[Entry]:
+    return [
+        Entry("bamc-vgg122", dataset, "bamc", "vgg:1-2-2", smoke=True),
+        Entry("bamc-vgg122-3bit", dataset, "bamc", "vgg:1-2-2", options={"avg_bits": 3.0}),
+        Entry("bamc-vgg122-posthoc", dataset, "bamc", "vgg:1-2-2", options={"variant": "posthoc"}, smoke=True),
+        Entry("bamc-vgg122-obs", dataset, "bamc", "vgg:1-2-2", options={"quantizer": "obs"}),
+        Entry("bamc-resnet18", dataset, "bamc", "resnet18"),
+        Entry("bamc-resnet18-3bit", dataset, "bamc", "resnet18", options={"avg_bits": 3.0}),
+        Entry("bamc-resnet18-posthoc", dataset, "bamc", "resnet18", options={"variant": "posthoc"}),
+    ]
+
+
+def aps_entries(dataset: str) -> list[Entry]:
+    return [
+        Entry("aps-vgg122-50", dataset, "aps", options={"budget": 0.5}, smoke=True),
+        Entry("aps-vgg122-30", dataset, "aps", options={"budget": 0.3}),
+        Entry("aps-vgg122-50-ordinal", dataset, "aps", options={"budget": 0.5, "sharing": "ordinal"}),
+        Entry("aps-vgg122-50-independent", dataset, "aps", options={"budget": 0.5, "sharing": "independent"}),
+    ]
+
+
+for _dataset in DATASETS:
+    SUITES.register(f"bamc-{_dataset}", bamc_entries(_dataset))
+    SUITES.register(f"aps-{_dataset}", aps_entries(_dataset))
