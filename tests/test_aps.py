@@ -134,3 +134,15 @@ def test_the_second_thesis_suites_build_valid_run_configs(suite):
         cfg = run_config_for(e, fake_args(), suite).resolved()
         cfg.validate()
         assert cfg.method == suite.split("-")[0] and cfg.dataset == suite.split("-")[1]
+
+
+def test_the_aps_report_row_holds_the_run_and_the_paper_cell_stays_empty(tiny_mnist, tmp_path):
+    from reports import second_thesis
+
+    rec = run(_cfg(tiny_mnist, tmp_path, SMALL, suite="aps-mnist", tag="aps-vgg122-50"))
+    grid = second_thesis.aps_grid(second_thesis.read_records(tmp_path))
+    row = next(r for r in grid.rows if r[:2] == ["mnist", "aps-vgg122-50"])
+    assert row[2] == rec["arch"] and row[3] == f"{rec['test_acc']:.2f}" and row[-1] == second_thesis.PAPER
+    assert all(r[2] == second_thesis.NOT_RUN for r in grid.rows if r[:2] != ["mnist", "aps-vgg122-50"])
+    assert second_thesis.main(["--results", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    assert "aps-vgg122-50" in (tmp_path / "out" / "second-thesis-aps.md").read_text()

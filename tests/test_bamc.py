@@ -144,3 +144,14 @@ def test_resume_during_the_prior_phase_equals_an_uninterrupted_run(tiny_mnist, t
 def test_bamc_without_a_trained_start_is_one_clear_error(tiny_mnist, tmp_path):
     with pytest.raises(AdaGrowError, match="trained model"):
         run(_cfg(tiny_mnist, tmp_path, "bamc", BAMCConfig(bamc_epochs=2), epochs=2))
+
+
+def test_the_bamc_report_has_bamc_uniform_and_float_rows_from_one_run(tiny_mnist, tmp_path):
+    from reports import second_thesis
+
+    mcfg = BAMCConfig(variant="posthoc", max_bits=3)
+    rec = run(_cfg(tiny_mnist, tmp_path, "bamc", mcfg, epochs=1, suite="bamc-mnist", tag="bamc-vgg122-posthoc"))
+    rows = [r for r in second_thesis.bamc_grid(second_thesis.read_records(tmp_path)).rows if r[:2] == ["mnist", "bamc-vgg122-posthoc"]]
+    assert [r[2] for r in rows] == ["BAMC", "uniform W4 (rtn)", "uniform W8 (rtn)", "float32 (start)"]
+    assert rows[0][3] == f"{rec['test_acc']:.2f}" and rows[0][4] == f"{rec['bamc']['avg_bits']:.2f}"
+    assert all(r[-1] == second_thesis.PAPER for r in rows)
