@@ -155,6 +155,7 @@ def cmd_train(argv: list[str]) -> int:
 
 def cmd_suite(argv: list[str]) -> int:
     from suites import run_suite
+    from suites.executors import add_executor_options
 
     p = argparse.ArgumentParser(
         prog="adagrow suite", description="run every entry of a suite; entries with a record of the same "
@@ -164,7 +165,11 @@ def cmd_suite(argv: list[str]) -> int:
     p.add_argument("--only", help="run only entries whose name contains this text (several: comma-separated)")
     p.add_argument("--all", action="store_true", help="with --profile smoke: every entry, not the smoke selection")
     p.add_argument("--force", action="store_true", help="rerun entries that are done (a new record; old ones are kept)")
+    p.add_argument("--status", action="store_true",
+                   help="show each entry × seed as done / running / failed / pending (with the error of a failed one)")
+    p.add_argument("--seeds", help="run every entry under each of these seeds, e.g. 0,1,2 (instead of --seed)")
     _common_run_options(p)
+    add_executor_options(p)
     args = p.parse_args(argv)
     return run_suite(args)
 

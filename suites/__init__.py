@@ -9,16 +9,16 @@ already holds an ``ok`` record of *the same resolved configuration* (not merely 
 record of an older smoke profile is not this entry's result), and an interrupted entry continues from
 its checkpoint.  ``--force`` reruns entries anyway (a new record; old ones are kept).  One failing
 entry does not end the suite: it is reported, the remaining entries run, and the suite ends with a
-summary table and a non-zero status.  Ctrl-C still stops everything.
+summary table and a non-zero status.  Ctrl-C still stops everything.  ``--seeds 0,1,2`` runs every
+entry under each seed; ``--executor slurm|ray`` runs the entries × seeds as cluster jobs instead of one
+after another here (``suites.executors``), and ``--status`` shows each one's state.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,56 +112,73 @@ def _select(args: argparse.Namespace) -> list[Entry]:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one entry in this invocation."""
+    """What became of one entry (under one seed) in this invocation."""
 
     name: str
-    status: str  # "ok" (ran now) | "done" (an earlier record, skipped) | "failed"
+    # "ok" (ran now) | "done" (an earlier record, skipped) | "failed" | "running" (by another process)
+    status: str
     record: dict[str, Any] | None = None
     error: str = ""
 
 
 def run_suite(args: argparse.Namespace) -> int:
-    """Run (or list) a suite's entries; 0 if every entry has a result, 1 if any failed."""
+    """Run (or list, or show the state of) a suite's entries × seeds; 0 if none failed, 1 if any did."""
     from adagrow.records.store import read_records
+    from suites.executors import execute, executor_options, jobs_for, parse_seeds
 
     suite = args.name if args.suite == "adhoc" else args.suite
-    configs = [(e, run_config_for(e, args, suite)) for e in _select(args)]
+    seeds = parse_seeds(args.seeds) if args.seeds else (args.seed,)
+    opts = executor_options(args)  # before any work: a missing submitit / Ray is one message
+    jobs = jobs_for([(e, run_config_for(e, args, suite)) for e in _select(args)], seeds)
     results = Path(args.output) / f"{suite}.jsonl"
     records = read_records(results) if results.exists() else []
-    if args.list:
-        print(f"suite {suite}: {len(configs)} entries; records in {results}")
-        for e, cfg in configs:
-            print(f"  {e.name:<40} {e.method:<8} {cfg.recipe.name:<20} {'done' if _done(records, cfg) else ''}")
+    if args.list or args.status:
+        print(status_table(suite, jobs, records, results, with_state=args.status))
         return 0
-    outcomes = [_run_entry(f"[{i}/{len(configs)}] {e.name}", e, cfg, records, args.force)
-                for i, (e, cfg) in enumerate(configs, 1)]
-    print(summary_table(suite, outcomes, results), flush=True)
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    outcomes: dict[str, Outcome] = {}
+    todo = []
+    for job in jobs:
+        done = None if args.force else _done(records, job.cfg)
+        if done is not None:
+            print(f"{job.label}: done (test {_pct(done.get('test_acc'))}), skipped; --force reruns it", flush=True)
+            outcomes[job.label] = Outcome(job.label, "done", done)
+        else:
+            todo.append(job)
+    if args.force:
+        _set_aside_all(todo, outcomes)
+    todo = [job for job in todo if job.label not in outcomes]
+    outcomes.update((o.name, o) for o in execute(todo, opts))
+    ordered = [outcomes[job.label] for job in jobs]
+    print(summary_table(suite, ordered, results), flush=True)
+    return 1 if any(o.status == "failed" for o in ordered) else 0
 
 
-def _run_entry(head: str, entry: Entry, cfg, records: list[dict[str, Any]], force: bool) -> Outcome:
-    """Run one entry unless it is done; a failure is reported and returned, never raised (but Ctrl-C is)."""
-    from adagrow.engine.runner import run
-    from adagrow.errors import AdaGrowError
+def _set_aside_all(jobs, outcomes: dict[str, Outcome]) -> None:
+    """--force: set aside each job's earlier files, except where a process is running it right now."""
+    from suites.executors import is_running
 
-    done = None if force else _done(records, cfg)
-    if done is not None:
-        print(f"{head}: done (test {_pct(done.get('test_acc'))}), skipped; --force reruns it", flush=True)
-        return Outcome(entry.name, "done", done)
-    print(head, flush=True)
-    run_dir = Path(cfg.output_dir) / "runs" / cfg.run_name  # where the runner keeps this config's files
-    if force:
-        _set_aside(run_dir)
-    try:
-        # continue an interrupted run of this very config; anything else starts afresh
-        return Outcome(entry.name, "ok", run(dataclasses.replace(cfg, resume=(run_dir / "last.pt").exists())))
-    except AdaGrowError as exc:  # the user can fix it (missing data, NaN loss): one message
-        print(f"{head} failed: {exc}", file=sys.stderr, flush=True)
-        return Outcome(entry.name, "failed", error=str(exc))
-    except Exception as exc:  # a bug: keep its traceback, but let the other entries run
-        traceback.print_exc()
-        print(f"{head} failed with an unexpected {type(exc).__name__} (traceback above)", file=sys.stderr, flush=True)
-        return Outcome(entry.name, "failed", error=f"{type(exc).__name__}: {exc}")
+    for job in jobs:
+        if is_running(job.run_dir):
+            outcomes[job.label] = Outcome(job.label, "running", error="another process is running it; --force left it alone")
+        else:
+            _set_aside(job.run_dir)
+
+
+def status_table(suite: str, jobs, records: list[dict[str, Any]], results: Path, *, with_state: bool) -> str:
+    """``--list``: each entry × seed with its method and recipe, and whether it is done; ``--status``:
+    done / running / failed / pending with where it runs or why it failed."""
+    from suites.executors import job_state
+
+    width = max([len("entry"), *(len(j.label) for j in jobs)])
+    lines = [f"suite {suite}: {len(jobs)} runs; records in {results}"]
+    for job in jobs:
+        if with_state:
+            state, detail = job_state(job, records)
+            lines.append(f"  {job.label:<{width}}  {state:<8} {_clip(first_line(detail), 110)}")
+        else:
+            done = "done" if _done(records, job.cfg) else ""
+            lines.append(f"  {job.label:<{width}}  {job.cfg.method:<10} {job.cfg.recipe.name:<20} {done}")
+    return "\n".join(lines)
 
 
 def _set_aside(run_dir: Path) -> None:
@@ -181,15 +198,15 @@ def summary_table(suite: str, outcomes: list[Outcome], results: Path) -> str:
     """The end-of-suite table: one row per entry with its status and, when it has one, its result."""
     from adagrow.engine.progress import format_duration
 
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "done", "failed")}
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "done", "failed", "running")}
     width = max([len("entry"), *(len(o.name) for o in outcomes)])
-    lines = [f"\nsuite {suite}: {counts['ok']} ran, {counts['done']} done before (skipped), {counts['failed']} failed; "
+    running = f", {counts['running']} running elsewhere" if counts["running"] else ""
+    lines = [f"\nsuite {suite}: {counts['ok']} ran, {counts['done']} done before (skipped), {counts['failed']} failed{running}; "
              f"records in {results}",
              f"  {'entry':<{width}}  {'status':<7} {'test acc':>8} {'params':>9} {'MACs':>10} {'time':>7}"]
     for o in outcomes:
-        if o.status == "failed":
-            first_line = o.error.strip().splitlines()[0] if o.error.strip() else "failed"
-            lines.append(f"  {o.name:<{width}}  {'FAILED':<7} {_clip(first_line, 100)}")
+        if o.status in ("failed", "running"):
+            lines.append(f"  {o.name:<{width}}  {o.status.upper():<7} {_clip(first_line(o.error) or o.status, 100)}")
             continue
         r = o.record or {}
         params = f"{r['params'] / 1e6:.3f}M" if r.get("params") is not None else "-"
@@ -197,6 +214,10 @@ def summary_table(suite: str, outcomes: list[Outcome], results: Path) -> str:
         secs = format_duration(r["wall_seconds"]) if r.get("wall_seconds") is not None else "-"
         lines.append(f"  {o.name:<{width}}  {o.status:<7} {_pct(r.get('test_acc')):>8} {params:>9} {macs:>10} {secs:>7}")
     return "\n".join(lines)
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def _clip(text: str, width: int) -> str:
