@@ -153,7 +153,9 @@ PROFILES.register(
 # (num_workers: batches are seeded by (seed, epoch), not by worker).  device and threads stay in: they
 # change the numerics and every timing in the record.  A preempted run resumed elsewhere keeps its
 # identity when it asked for ``--device auto``, which is the string the identity holds.
-NOT_IDENTITY = frozenset({"output_dir", "data_dir", "download", "resume", "keep_checkpoint", "wandb", "num_workers"})
+# branch_compute only changes how the same function is computed (engine/speed.py; float rounding aside).
+NOT_IDENTITY = frozenset({"output_dir", "data_dir", "download", "resume", "keep_checkpoint", "wandb", "num_workers",
+                          "branch_compute"})
 WANDB_MODES = ("off", "offline", "online")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=,@-]{0,99}")  # a suite or tag: part of file names
 _NAME_CHARS = "letters, digits and . _ - + = , @"
@@ -182,7 +184,8 @@ class RunConfig:
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     amp: bool = True  # bf16 autocast on CUDA (never on CPU)
     channels_last: bool = True  # on CUDA, for convolutional models
-    compile: bool = False
+    compile: bool = False  # torch.compile the model for training (engine/speed.py)
+    branch_compute: str = "auto"  # "auto" | "loop" | "batched": how units compute their branches (engine/speed.py)
     deterministic: bool = False
     threads: int | None = None  # CPU threads for training and latency (None: torch's default)
     num_workers: int = 2
@@ -248,6 +251,8 @@ class RunConfig:
             (0 <= self.seed < 2**32, f"seed must be in [0, 2**32) (got {self.seed})"),
             (self.wandb in WANDB_MODES, f"wandb must be one of {', '.join(WANDB_MODES)} (got {self.wandb!r})"),
             (_DEVICE.fullmatch(self.device), f"device must be auto, cpu, cuda or cuda:N (got {self.device!r})"),
+            (self.branch_compute in ("auto", "loop", "batched"),
+             f"branch_compute must be auto, loop or batched (got {self.branch_compute!r})"),
             (_NAME.fullmatch(self.suite), f"suite {self.suite!r} is not a usable file name ({_NAME_CHARS})"),
             (self.tag is None or _NAME.fullmatch(self.tag), f"tag {self.tag!r} is not a usable file name ({_NAME_CHARS})"),
         ]

@@ -51,8 +51,12 @@ def train_one_epoch(
     extra_loss: Callable[[nn.Module], torch.Tensor | None] | None = None,
     after_step: Callable[[nn.Module], None] | None = None,
     progress=None,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[dict[str, float], int]:
     """Train over ``batches`` once; return ({loss, acc}, the global step after the epoch).
+
+    ``forward`` computes the model's output instead of ``model`` itself (its compiled form,
+    ``engine/speed.py``); everything else (modes, parameters, hooks) still goes through ``model``.
 
     With ``min_weight_decay`` the weight decay follows its own per-step cosine from ``weight_decay``
     to it (the released AdaGrow code's recipe); otherwise the optimizer's weight decay is left alone.
@@ -62,13 +66,14 @@ def train_one_epoch(
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
+    forward = forward or model
     for i, (x, y) in enumerate(batches):
         set_lr(optimizer, lr_at(step, total_steps, base_lr, warmup_steps, min_lr))
         if min_weight_decay is not None:
             for group in optimizer.param_groups:
                 group["weight_decay"] = lr_at(step, total_steps, weight_decay, 0, min_weight_decay)
         with autocast_for(device, amp):
-            logits = model(to_model_layout(x, channels_last))
+            logits = forward(to_model_layout(x, channels_last))
             loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
             if extra_loss is not None:
                 extra = extra_loss(model)

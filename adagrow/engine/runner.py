@@ -44,6 +44,7 @@ from adagrow.engine.loop import evaluate, train_one_epoch
 from adagrow.engine.method import ModelChange, RunContext
 from adagrow.engine.optim import build_optimizer, transfer_state
 from adagrow.engine.progress import announce, epoch_progress
+from adagrow.engine.speed import Compiler, apply_branch_compute, choose_branch_compute, has_units
 from adagrow.engine.timing import PhaseTimer
 from adagrow.errors import AdaGrowError, TrainingDiverged
 from adagrow.measure.latency import measure_latency
@@ -178,6 +179,14 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
+    # How the model computes (engine/speed.py): the same function either way, recorded.
+    with timer.phase("measure"):
+        branch = (choose_branch_compute(cfg.branch_compute, device, bundle.input_size, cfg.recipe.batch_size,
+                                        amp=cfg.amp, channels_last=channels_last, deterministic=cfg.deterministic)
+                  if has_units(model) else {"requested": cfg.branch_compute, "mode": None})
+    apply_branch_compute(model, branch)
+    compiler = Compiler(cfg.compile, lambda: _example_input(bundle, device, cfg.recipe.batch_size), amp=cfg.amp,
+                        channels_last=channels_last)
 
     wandb = WandbLogger(cfg.wandb, directory=out_dir, name=cfg.run_name, group=f"{cfg.suite}/{cfg.dataset}",
                         job_type=cfg.method,
@@ -189,6 +198,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
         "seed": cfg.seed, "profile": cfg.profile, "suite": cfg.suite, "device": device_name(device),
         "versions": versions(), "git_commit": git_commit(), "config": cfg.to_dict(),
         "tag": cfg.tag, "data": dict(bundle.meta), "run_dir": str(run_dir), "run_name": cfg.run_name,
+        "branch_compute": branch,
     }
     log(f"{cfg.run_name}: {count_params(model):,} params at start, {epochs} epochs × {steps_per_epoch} steps on "
         f"{device_name(device)}")
@@ -196,6 +206,8 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
     try:
         for epoch in range(state["epoch"], epochs):
             bundle.train.set_epoch(epoch)
+            with timer.phase("compile"):  # compiles only for a new or changed model (with --compile)
+                forward = compiler.forward(model)
             bar = epoch_progress(epoch, epochs, steps_per_epoch, log=log)  # a bar, or a line every 30 s
             with timer.phase(method.phase(epoch)):
                 train_m, state["step"] = train_one_epoch(
@@ -204,7 +216,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                     min_lr=cfg.recipe.min_lr, label_smoothing=cfg.recipe.label_smoothing,
                     weight_decay=cfg.recipe.weight_decay, min_weight_decay=cfg.recipe.min_weight_decay,
                     grad_clip=cfg.recipe.grad_clip, amp=cfg.amp, channels_last=channels_last,
-                    extra_loss=method.extra_loss, after_step=method.after_step, progress=bar)
+                    extra_loss=method.extra_loss, after_step=method.after_step, progress=bar, forward=forward)
             bar.close()
             with timer.phase("eval"):
                 val_m = evaluate(model, bundle.val, amp=cfg.amp, channels_last=channels_last)
@@ -217,6 +229,8 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                 change = method.on_epoch_end(ctx, epoch, model, metrics)
             if change is not None:
                 model, optimizer = _apply_change(change, optimizer, cfg, device, channels_last)
+                apply_branch_compute(model, branch)  # the new units too
+                compiler.changed()
                 method.after_optimizer_transfer(optimizer)
                 with timer.phase("eval"):
                     after = evaluate(model, bundle.val, amp=cfg.amp, channels_last=channels_last)
@@ -246,6 +260,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                 raise Interrupted(f"interrupted after epoch {epoch + 1}")
     except TrainingDiverged as exc:
         record = {**base_record, "status": "failed", "error": str(exc), "val_acc": None, "test_acc": None,
+                  "compile": compiler.record(),
                   "history": state["history"], "gpu_seconds": dict(timer.seconds),
                   "wall_seconds": wall_before + time.perf_counter() - wall0, "segments": state["segments"]}
         _save_record(record, run_dir, results_path, log)
@@ -270,7 +285,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
         "test_acc": test_m["acc"], "test_loss": test_m["loss"],
         "params": prof["params"], "macs": prof["macs"], "params_unfused": count_params(model),
         "latency_ms": {latency["device"]: latency},
-        "gpu_seconds": dict(timer.seconds), "time_unit": timer.unit,
+        "gpu_seconds": dict(timer.seconds), "time_unit": timer.unit, "compile": compiler.record(),
         "wall_seconds": wall_before + time.perf_counter() - wall0, "segments": state["segments"],
         "epochs": epochs, "history": state["history"], "growth_events": state["events"],
         "deploy_model": str(deploy_path),
@@ -435,12 +450,12 @@ def _apply_change(change: ModelChange, optimizer, cfg: RunConfig, device, channe
     return model, new_opt
 
 
-def _example_input(bundle, device) -> torch.Tensor:
-    """A batch-1 input: a random image, or for text a full-length sequence of token ids (batches are
-    trimmed to their longest sequence, so a real batch would count MACs at a random length)."""
+def _example_input(bundle, device, batch: int = 1) -> torch.Tensor:
+    """A random input batch (default batch 1): images, or for text full-length sequences of token ids
+    (batches are trimmed to their longest sequence, so a real batch would count MACs at a random length)."""
     if len(bundle.input_size) == 1:
-        return torch.full((1, bundle.input_size[0]), 5, dtype=torch.long, device=device)
-    return torch.randn(1, *bundle.input_size, device=device)
+        return torch.full((batch, bundle.input_size[0]), 5, dtype=torch.long, device=device)
+    return torch.randn(batch, *bundle.input_size, device=device)
 
 
 def summary_line(r: dict[str, Any]) -> str:
