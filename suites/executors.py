@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from adagrow.errors import AdaGrowError
-from suites import Outcome, _done, _pct, first_line
+from suites import Outcome, _clip, _done, _pct, first_line
 
 LOCK, NOTE = "job.lock", "job.json"  # in the run directory
 INSTALL = "pip install -e '.[cluster]'"
@@ -127,12 +127,14 @@ def _failed(job: Job, error: str, **where: Any) -> Outcome:
 
 
 @contextmanager
-def claim(run_dir: Path, wait_s: float = 5.0) -> Iterator[bool]:
+def claim(run_dir: Path, wait_s: float = 2.0) -> Iterator[bool]:
     """Hold the run directory's lock for the block (True), or yield False when another process holds it.
-    It waits a moment first: ``--status`` takes the lock for an instant to look, and a requeued job may
-    start while its predecessor is still exiting."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    It waits a moment first: ``--status`` takes the lock for an instant to look."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise AdaGrowError(f"--output {run_dir.parent.parent} cannot be written: {exc.strerror or exc}") from None
     try:
         deadline = time.monotonic() + wait_s
         while not _try_lock(fd, fcntl.LOCK_EX):
@@ -149,8 +151,11 @@ def _try_lock(fd: int, kind: int) -> bool:
     try:
         fcntl.flock(fd, kind | fcntl.LOCK_NB)
         return True
-    except BlockingIOError:
+    except BlockingIOError:  # another process holds it
         return False
+    except OSError as exc:  # e.g. Lustre mounted without -o flock
+        raise AdaGrowError(f"the file system of --output refuses locks ({exc.strerror or exc}), which concurrent jobs "
+                           "need: use an --output where flock works (Lustre: mount with -o flock)") from None
 
 
 def is_running(run_dir: Path) -> bool:
@@ -402,4 +407,4 @@ def _wait(futures: list, jobs: list[Job], poll_s: float, describe, ready=None, r
 def _done_line(o: Outcome) -> str:
     if o.status == "ok":
         return f"{o.name}: ok (test {_pct((o.record or {}).get('test_acc'))})"
-    return f"{o.name}: {o.status}" + (f" ({first_line(o.error)})" if first_line(o.error) else "")
+    return f"{o.name}: {o.status}" + (f" ({_clip(first_line(o.error), 110)})" if first_line(o.error) else "")

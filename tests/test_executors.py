@@ -21,6 +21,7 @@ import pytest
 
 from adagrow.cli import main
 from adagrow.config import RECIPES, RunConfig
+from adagrow.engine.runner import Interrupted, run
 from adagrow.records.store import read_records
 from suites import Entry, run_config_for
 from suites.executors import ExecutorOptions, Job, claim, job_state, run_slurm
@@ -105,12 +106,19 @@ def local_ray():
 
 
 def test_ray_runs_two_entries_at_once_and_both_records_land(local_ray, monkeypatch, tmp_path, capsys):
-    use_suite(monkeypatch, [tiny_entry("first"), tiny_entry("second")])
+    """...and the one a local run left half done continues from its checkpoint: whichever executor
+    started a run, another can finish it."""
+    entries = [dataclasses.replace(tiny_entry(name), epochs=2) for name in ("first", "second")]
+    use_suite(monkeypatch, entries)
     data, out = make_tiny_mnist(tmp_path / "data", n_train=200, n_test=20), tmp_path / "out"
+    half_done = run_config_for(entries[1], fake_args(output=str(out), data_dir=str(data), threads=1), "tiny")
+    with pytest.raises(Interrupted):
+        run(half_done, interrupt_after=1)
     assert main(suite_argv(data, out, "--executor", "ray")) == 0
     assert "2 run(s) as Ray tasks (0 GPU, 1 CPU each) on 2 CPUs" in capsys.readouterr().out
     records = read_records(out / "tiny.jsonl")
-    assert sorted(r["tag"] for r in records) == ["first", "second"] and {r["status"] for r in records} == {"ok"}
+    assert sorted((r["tag"], r["segments"]) for r in records) == [("first", 1), ("second", 2)]
+    assert {r["status"] for r in records} == {"ok"}
     a, b = (json.loads((Path(r["run_dir"]) / "job.json").read_text()) for r in records)
     assert os.getpid() not in (a["pid"], b["pid"]) and a["pid"] != b["pid"]  # two Ray workers, not this process
     assert a["started"] < b["ended"] and b["started"] < a["ended"]  # at the same time
@@ -173,3 +181,18 @@ def test_submitit_runs_entries_and_a_preempted_job_continues_from_its_checkpoint
     logs = "".join(p.read_text() for p in (tmp_path / "preempted" / "slurm").glob("*/*_log.out"))
     assert f"resuming {cfg.run_name} after epoch" in logs and "SIGUSR2" in logs
     assert [r["segments"] for r in read_records(tmp_path / "preempted" / "tiny.jsonl")] == [2]  # recorded once
+
+
+@pytest.mark.skipif(not _slurm_answers(), reason="no Slurm cluster answers here (tests/slurm-one-node.sh starts one)")
+def test_a_tiny_suite_submitted_to_slurm_runs_every_seed_as_an_array_task(monkeypatch, tmp_path, capsys):
+    use_suite(monkeypatch, [tiny_entry("ok")])
+    data, out = make_tiny_mnist(tmp_path / "data", n_train=200, n_test=20), tmp_path / "out"
+    argv = suite_argv(data, out, "--executor", "slurm", "--seeds", "0,1", "--gpus-per-job", "0", "--cpus-per-job", "1",
+                      "--time-min", "10")
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "tiny/ok/s0" in printed and "tiny/ok/s1" in printed  # which array task runs which seed
+    assert sorted(r["seed"] for r in read_records(out / "tiny.jsonl")) == [0, 1]
+    notes = [json.loads(p.read_text()) for p in (out / "runs").glob("*/job.json")]
+    assert all("_" in n["slurm_job"] for n in notes)  # array tasks, <array id>_<index>
+    assert len(list((out / "slurm").glob("*/*_0_log.out"))) == 2
