@@ -51,12 +51,19 @@ def tests(s: nox.Session) -> None:
     s.run(PY, "-m", "pytest", "-q", *s.posargs, external=True)
 
 
+# Training throughput in a setting small enough for a CPU: VGG 1-2-2 grown with three branches per unit
+# against its plain architecture (step time and arithmetic ratios, branch by branch and batched).
+BENCH_TRAIN = ("--dataset", "cifar10", "--model", "vgg:1-2-2", "--branches", "3", "--batch", "32", "--steps", "5",
+               "--warmup", "2", "--output", "runs/bench-train.jsonl")
+
+
 @nox.session
 def bench(s: nox.Session) -> None:
-    """pytest-benchmark benchmarks (data loader, runner overhead, growth, quantization)."""
+    """pytest-benchmark benchmarks (data loader, runner overhead, growth, quantization), then `adagrow bench --train`."""
     s.env["WANDB_MODE"] = "disabled"
     s.run(PY, "-m", "pytest", "-q", "--benchmark-enable", "--benchmark-only", "-p", "no:cacheprovider",
           "tests/bench_*.py", "--benchmark-autosave", *s.posargs, external=True)
+    s.run(PY, "-m", "adagrow", "bench", "--train", *BENCH_TRAIN, external=True)
 
 
 @nox.session

@@ -95,7 +95,7 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--train-subset", type=int)
     p.add_argument("--deterministic", action="store_true")
-    p.add_argument("--compile", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model for training (again after each growth)")
     p.add_argument("--no-amp", action="store_true")
     p.add_argument("--wandb", default="off", choices=["off", "offline", "online"])
     p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
@@ -114,7 +114,7 @@ def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # n
         train_subset=args.train_subset, data_dir=args.data_dir, download=args.download and not args.no_download,
         output_dir=args.output, suite=args.suite, device=args.device, amp=not args.no_amp, compile=args.compile,
         deterministic=args.deterministic, threads=args.threads, wandb=args.wandb, resume=args.resume,
-        tag=args.tag, keep_checkpoint=args.keep_checkpoint,
+        tag=args.tag, keep_checkpoint=args.keep_checkpoint, branch_compute=args.branch_compute,
     )
 
 
@@ -144,6 +144,9 @@ def cmd_train(argv: list[str]) -> int:
     p.add_argument("--tag", help="a label of yours in the run's name (default: the model's name)")
     p.add_argument("--keep-checkpoint", action="store_true",
                    help="keep the resume checkpoint last.pt after the run has finished (default: only deploy.pt)")
+    p.add_argument("--branch-compute", default="auto", choices=["auto", "loop", "batched"],
+                   help="how re-parameterisable units compute their branches: one by one, or as one padded conv "
+                   "(the same function); auto: the faster on this device, measured (default)")
     add_dataclass_options(p, config_cls, title=f"options of --method {known.method}")
     args = p.parse_args(argv)
     args.family = getattr(args, "mc_family", None)
@@ -175,6 +178,10 @@ def cmd_suite(argv: list[str]) -> int:
 
 
 def cmd_bench(argv: list[str]) -> int:
+    if "--train" in argv:  # training throughput: its own options (adagrow bench --train --help)
+        from adagrow.measure.train_bench import main as bench_train
+
+        return bench_train([a for a in argv if a != "--train"])
     import torch
 
     from adagrow.data import DATASETS
@@ -192,6 +199,7 @@ def cmd_bench(argv: list[str]) -> int:
     p.add_argument("--repeats", type=int, default=200)
     p.add_argument("--batch", type=int, default=256, help="batch for throughput")
     p.add_argument("--output", help="append the figures as a record to this JSONL file")
+    p.add_argument("--train", action="store_true", help="training throughput instead (adagrow bench --train --help)")
     args = p.parse_args(argv)
     spec = DATASETS.get(args.dataset)
     if spec.kind != "vision":

@@ -66,7 +66,7 @@ def train_one_epoch(
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
-    forward = forward or model
+    forward = model if forward is None else forward  # (a compiled module has no truth value)
     for i, (x, y) in enumerate(batches):
         set_lr(optimizer, lr_at(step, total_steps, base_lr, warmup_steps, min_lr))
         if min_weight_decay is not None:
