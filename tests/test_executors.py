@@ -136,6 +136,9 @@ def _slurm_answers() -> bool:
         return False
 
 
+SLURM = _slurm_answers()  # asked once: sinfo takes ~10 s to give up on a controller that is down
+
+
 def _preempt(note: dict) -> None:
     """What a scheduler does to preempt a job, or to warn it of its time limit: SIGUSR2 to the job."""
     if note.get("slurm_job"):  # a real Slurm job
@@ -148,7 +151,7 @@ def _preempt(note: dict) -> None:
     "local",  # submitit's local executor: real subprocesses, the same pickles, signals and requeue as on Slurm
     # a real Slurm (README: a one-node cluster from Debian's slurm-wlm); slow: Slurm holds a requeued job ~2 minutes
     pytest.param("slurm", marks=[pytest.mark.slow,
-                                 pytest.mark.skipif(not _slurm_answers(), reason="no Slurm cluster answers here")]),
+                                 pytest.mark.skipif(not SLURM, reason="no Slurm cluster answers here")]),
 ])
 def test_submitit_runs_entries_and_a_preempted_job_continues_from_its_checkpoint(tmp_path, cluster):
     """Two jobs of the same configuration in two output folders, run at once through submitit: one is
@@ -183,7 +186,7 @@ def test_submitit_runs_entries_and_a_preempted_job_continues_from_its_checkpoint
     assert [r["segments"] for r in read_records(tmp_path / "preempted" / "tiny.jsonl")] == [2]  # recorded once
 
 
-@pytest.mark.skipif(not _slurm_answers(), reason="no Slurm cluster answers here (tests/slurm-one-node.sh starts one)")
+@pytest.mark.skipif(not SLURM, reason="no Slurm cluster answers here (tests/slurm-one-node.sh starts one)")
 def test_a_tiny_suite_submitted_to_slurm_runs_every_seed_as_an_array_task(monkeypatch, tmp_path, capsys):
     use_suite(monkeypatch, [tiny_entry("ok")])
     data, out = make_tiny_mnist(tmp_path / "data", n_train=200, n_test=20), tmp_path / "out"
