@@ -1,4 +1,4 @@
-"""nox sessions: one per dataset (``nox -s cifar10``), plus ``tests``, ``bench`` and ``lint``.
+"""nox sessions: one per dataset (``nox -s cifar10``), plus ``tests``, ``bench``, ``gpu`` and ``lint``.
 
 Sessions run in the current environment (``venv_backend="none"``): the package and its multi-GB
 torch/CUDA wheels are installed once (see README), and nox only orchestrates.  A bare ``nox`` runs
@@ -64,6 +64,14 @@ def bench(s: nox.Session) -> None:
     s.run(PY, "-m", "pytest", "-q", "--benchmark-enable", "--benchmark-only", "-p", "no:cacheprovider",
           "tests/bench_*.py", "--benchmark-autosave", *s.posargs, external=True)
     s.run(PY, "-m", "adagrow", "bench", "--train", *BENCH_TRAIN, external=True)
+
+
+@nox.session
+def gpu(s: nox.Session) -> None:
+    """The one prepared GPU check (adagrow/engine/gpu_check.py): AdaGrow ResNet 4 blocks on CIFAR-10 for 100 epochs,
+    the fixed ResNet-18 in the budget left, latencies; ``-- --pieces DIR``, ``-- --budget-min N``, ``-- --tiny`` (CPU)."""
+    s.env["WANDB_MODE"] = "disabled"
+    s.run(PY, "-m", "adagrow.engine.gpu_check", *s.posargs, external=True)
 
 
 @nox.session
