@@ -263,6 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     written = []
     for table in tables:
         written += write_table(build_grid(table, records, str(args.results)), args.out, table.id, formats)
+    if not args.tables:  # all tables: the second thesis' methods (BAMC, APS) have tables of their own
+        from reports import second_thesis
+
+        for stem, grid in second_thesis.grids(records):
+            for fmt in formats:
+                path = args.out / f"{stem}.{fmt}"
+                atomic_write_text(path, FORMATS[fmt](grid))
+                written.append(path)
     if not args.no_plots:
         written += write_plots(records, args.out)
     print(f"{len(records)} records from {args.results}; wrote {len(written)} files under {args.out}")

@@ -92,6 +92,11 @@ def aps_grid(records: list[dict]) -> render.Grid:
          "paper acc: where APS's (NeurIPS 2020) own number would go; none is in the thesis or our notes."])
 
 
+def grids(records: list[dict]) -> list[tuple[str, render.Grid]]:
+    """The second thesis' tables (file stem, grid); ``adagrow report`` writes them with the thesis' tables."""
+    return [("second-thesis-bamc", bamc_grid(records)), ("second-thesis-aps", aps_grid(records))]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reports.second_thesis", description=__doc__.splitlines()[0])
     p.add_argument("--results", default="results")
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     results = Path(args.results)
     records: list[dict[str, Any]] = read_records(results) if results.exists() else []
     out = Path(args.out)
-    for name, grid in (("second-thesis-bamc", bamc_grid(records)), ("second-thesis-aps", aps_grid(records))):
+    for name, grid in grids(records):
         atomic_write_text(out / f"{name}.md", render.markdown(grid))
         print(out / f"{name}.md")
     return 0

@@ -304,6 +304,7 @@ def test_every_table_is_written_when_none_is_named(tmp_path):
     results = write_records(tmp_path / "r.jsonl", [])
     main(["--results", str(results), "--out", str(tmp_path), "--format", "md", "--no-plots"])
     assert {p.name for p in tmp_path.glob("table*.md")} == {f"table{t}.md" for t in TABLES}
+    assert {p.name for p in tmp_path.glob("second-thesis-*.md")} == {"second-thesis-bamc.md", "second-thesis-aps.md"}
 
 
 @pytest.mark.parametrize("argv,message", [(["--tables", "3-99"], "unknown table"),
