@@ -298,10 +298,19 @@ class RunConfig:
         return d
 
 
+# Method options added after records existed, left out of the identity while at their default, so the runs
+# recorded before keep their names and are still found done (a run with another value is another run).
+LATE_OPTIONS = {"train_form": "bn"}
+
+
 def identity_of(config: dict[str, Any]) -> dict[str, Any]:
     """The identity part of a config dict (``RunConfig.to_dict()``, e.g. one saved in a checkpoint),
     normalised to JSON values so that a saved and a live config compare equal."""
-    return json.loads(json.dumps({k: v for k, v in config.items() if k not in NOT_IDENTITY}, default=str))
+    out = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
+    if isinstance(out.get("method_config"), dict):
+        out["method_config"] = {k: v for k, v in out["method_config"].items()
+                                if k not in LATE_OPTIONS or v != LATE_OPTIONS[k]}
+    return json.loads(json.dumps(out, default=str))
 
 
 def identity_hash(identity: dict[str, Any]) -> str:

@@ -202,3 +202,37 @@ def test_fuse_model_replaces_every_unit():
     x = torch.randn(2, 3, 8, 8)
     model.eval()
     assert torch.allclose(fused(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[3], CASES[6]], ids=str)
+def test_the_orepa_form_is_one_conv_of_scaled_branches_then_one_bn_and_fuses_exactly(case):
+    """Training form "orepa": BN(main conv + Σ γ_i · branch_i without its BN), computed as ONE conv of
+    the folded kernel; the branch BNs' β and statistics are not used; it fuses exactly."""
+    torch.manual_seed(0)
+    unit = RepUnit(*case[:3], stride=case[3], groups=case[4], max_branch_kernel=case[5], train_form="orepa")
+    for spec in unit.candidate_branches():
+        unit.add_branch(spec)
+    for br in unit.branches:
+        br.bn.weight.data.uniform_(0.5, 1.5)
+    x = torch.randn(4, unit.in_ch, 7, 7)
+
+    def linear(br):  # a branch's output before its BN
+        return br.conv(x) if br.spec.kind == "conv" else (br.pool(x) if br.spec.kind == "pool" else x)
+
+    with torch.no_grad():
+        total = unit.conv(x) + sum(br.bn.weight.reshape(1, -1, 1, 1) * linear(br) for br in unit.branches)
+        ref = torch.nn.functional.batch_norm(total, None, None, unit.bn.weight, unit.bn.bias, training=True)
+    calls = []
+    conv2d = torch.nn.functional.conv2d
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.nn.functional, "conv2d", lambda *a: calls.append(1) or conv2d(*a))
+        out = unit(x)
+    assert len(calls) == 1 and rel_err(ref, out) <= 1e-5
+    out.square().mean().backward()
+    assert all(br.bn.bias.grad is None and br.bn.weight.grad is not None for br in unit.branches)
+    assert all(br.conv.weight.grad is not None for br in unit.branches if br.spec.kind == "conv")
+    assert all(int(br.bn.num_batches_tracked) == 0 for br in unit.branches)  # no per-branch statistics
+    fused = check_fused_equal(unit, torch.Generator().manual_seed(1))
+    assert fused.branch_kernels == [(s.kh, s.kw) for s in unit.branch_specs]
+    with pytest.raises(ArchitectureError):
+        RepUnit(8, 8, 3, train_form="dbb")

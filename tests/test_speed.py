@@ -128,3 +128,21 @@ def test_the_compile_warm_up_leaves_no_trace():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters()) and not model.training
     assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_the_orepa_form_is_part_of_the_model_and_of_the_run_identity():
+    from adagrow.grow.method import AdaGrowConfig
+    from adagrow.models.cnn import GrowableCNN
+
+    model = GrowableCNN("vgg", "1-1-1", train_form="orepa")
+    model.grow_width(units=[n for n, _ in model.units()])
+    model.grow_depth()  # a new layer's units train in the model's form too
+    assert {u.train_form for _, u in model.units(False) if u is not model.stem.unit} == {"orepa"}
+    rebuilt = GrowableCNN.from_structure(model.structure())
+    rebuilt.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(model.eval()(x), rebuilt.eval()(x))
+    thesis = RunConfig(dataset="mnist", method="adagrow", model="vgg", method_config=AdaGrowConfig())
+    orepa = dataclasses.replace(thesis, method_config=AdaGrowConfig(train_form="orepa"))
+    assert "train_form" not in thesis.identity()["method_config"]  # runs recorded before the option keep their names
+    assert orepa.identity()["method_config"]["train_form"] == "orepa" and orepa.run_name != thesis.run_name

@@ -19,11 +19,13 @@ def test_bench_train_rows_ratios_and_record(tmp_path, capsys):
     assert main(["bench", "--train", *TINY, "--peak-tflops", "1", "--output", str(out)]) == 0
     (rec,) = read_records(out)
     rows = {r["row"]: r for r in rec["rows"]}
-    assert list(rows) == ["plain", "grown-loop", "grown-batched"]
-    plain, loop, batched = rows["plain"], rows["grown-loop"], rows["grown-batched"]
-    # branches add arithmetic; the batched path also computes its zero padding (a 1x1 branch as a 3x3)
+    assert list(rows) == ["plain", "grown-loop", "grown-batched", "grown-orepa"]
+    plain, loop, batched, orepa = rows["plain"], rows["grown-loop"], rows["grown-batched"], rows["grown-orepa"]
+    # branches add arithmetic; the batched path also computes its zero padding (a 1x1 branch as a 3x3);
+    # the orepa form convolves once with the folded kernel: the plain model's convolutions
     assert plain["flop_vs_plain"] == 1 and 1 < loop["flop_vs_plain"] <= batched["flop_vs_plain"]
-    assert loop["params"] == batched["params"] > plain["params"]
+    assert orepa["flop_vs_plain"] == pytest.approx(1.0, abs=0.02)
+    assert loop["params"] == batched["params"] == orepa["params"] > plain["params"]
     for r in rows.values():
         assert r["images_per_s"] == pytest.approx(2 / r["step_ms"] * 1e3)
         assert r["epoch_s"] == pytest.approx(r["step_ms"] / 1e3 * rec["steps_per_epoch"])
@@ -37,8 +39,8 @@ def test_bench_train_rows_ratios_and_record(tmp_path, capsys):
 
 
 def test_bench_train_refuses_what_it_cannot_measure():
-    with pytest.raises(AdaGrowError, match="no row orepa"):
-        train_bench.bench_train(train_bench.parse_args([*TINY, "--only", "plain,orepa"]))
+    with pytest.raises(AdaGrowError, match="no row dbb"):
+        train_bench.bench_train(train_bench.parse_args([*TINY, "--only", "plain,dbb"]))
     with pytest.raises(AdaGrowError, match="--steps"):
         train_bench.parse_args([*TINY, "--steps", "0"])
     with pytest.raises(AdaGrowError, match="image models"):

@@ -30,7 +30,7 @@ import signal
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -206,8 +206,8 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
     try:
         for epoch in range(state["epoch"], epochs):
             bundle.train.set_epoch(epoch)
-            with timer.phase("compile"):  # compiles only for a new or changed model (with --compile)
-                forward = compiler.forward(model)
+            with timer.phase("compile") if cfg.compile else nullcontext():
+                forward = compiler.forward(model)  # compiles only a new or changed model
             bar = epoch_progress(epoch, epochs, steps_per_epoch, log=log)  # a bar, or a line every 30 s
             with timer.phase(method.phase(epoch)):
                 train_m, state["step"] = train_one_epoch(

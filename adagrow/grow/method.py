@@ -45,7 +45,7 @@ from adagrow.methods import METHODS, MethodEntry
 from adagrow.models.arch import parse_arch
 from adagrow.models.cnn import FAMILIES, GrowableCNN
 from adagrow.models.cnn_count import fused_params
-from adagrow.models.reparam import BRANCH_SPACES, fuse_model
+from adagrow.models.reparam import BRANCH_SPACES, TRAIN_FORMS, fuse_model
 
 VARIANTS = ("thesis", "released-code")
 # Datasets on which the thesis let each block grow at most once and stopped growth by that cap alone
@@ -92,6 +92,9 @@ class AdaGrowConfig:
     # Training batches on which the BN running statistics of the modules a growth created are
     # re-estimated before the post-growth validation is repeated; 0 disables.
     recalibrate_batches: int = 20
+    # Beyond the thesis: "orepa" trains each unit with its branches folded into one kernel at every step
+    # (branch BNs as scales, one BN after the sum; adagrow.models.reparam), at about the plain model's cost.
+    train_form: str = "bn"
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -114,6 +117,8 @@ class AdaGrowConfig:
             raise AdaGrowError(f"unknown branch space {self.branch_space!r}; known: {', '.join(BRANCH_SPACES)}")
         if self.recalibrate_batches < 0:
             raise AdaGrowError("recalibrate_batches must be 0 (off) or more")
+        if self.train_form not in TRAIN_FORMS:
+            raise AdaGrowError(f"unknown train form {self.train_form!r}; known: {', '.join(TRAIN_FORMS)}")
         parse_pattern(self.pattern)
 
     @property
@@ -200,7 +205,7 @@ class AdaGrowMethod(Method):
             model = GrowableCNN(
                 self._family(ctx), seed_arch, ctx.num_classes, ctx.input_size[0], cfg.max_branch_kernel,
                 transition_bn_on_path=not cfg.released, policy=policy, seed=ctx.config.seed,
-                branch_space=cfg.branch_space or ("full" if cfg.released else "thesis"),
+                branch_space=cfg.branch_space or ("full" if cfg.released else "thesis"), train_form=cfg.train_form,
             )
             if cfg.stop == "target" and len(parse_arch(cfg.target_arch)) != len(model.blocks):
                 raise AdaGrowError(f"target_arch {cfg.target_arch!r} does not have {len(model.blocks)} blocks")

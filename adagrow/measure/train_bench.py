@@ -6,7 +6,8 @@ one way of training it, timed over the same batches:
 * ``family:arch`` (e.g. ``vgg:1-2-2``): ``plain``, the architecture built directly (one Conv+BN per
   unit: the cost of the model AdaGrow fuses to); ``grown-loop`` and ``grown-batched``, the same
   architecture with ``--branches`` random branches per growable unit as AdaGrow grows them, its
-  branches computed one by one or as one padded conv (:mod:`adagrow.models.reparam`);
+  branches computed one by one or as one padded conv (:mod:`adagrow.models.reparam`); ``grown-orepa``,
+  the same trained in the "orepa" form (branches folded into one kernel at every step, one BN);
 * a fixed model name (``resnet18``, ...): ``fixed``.
 
 Per row: the median training step (forward, backward, SGD step) after a warm-up, images per second,
@@ -76,20 +77,21 @@ def variants(model: str, num_classes: int, input_size: tuple[int, ...], branches
     family, arch = model.split(":", 1)
     create_model(family, arch, num_classes, in_chans)  # a bad family or arch fails here, before any timing
 
-    def plain():
+    def plain(train_form: str = "bn"):
         torch.manual_seed(seed)
-        return create_model(family, arch, num_classes, in_chans, seed=seed)
+        return create_model(family, arch, num_classes, in_chans, seed=seed, train_form=train_form)
 
-    def grown(mode: str) -> Callable[[], nn.Module]:
+    def grown(mode: str, train_form: str = "bn") -> Callable[[], nn.Module]:
         def build():
-            model = plain()
+            model = plain(train_form)
             for _ in range(branches):  # one branch per growable unit each time, drawn by the model's policy
                 model.grow_width(units=[name for name, _ in model.units()])
             set_branch_compute(model, mode)
             return model
         return build
 
-    return [("plain", plain), ("grown-loop", grown("loop")), ("grown-batched", grown("batched"))]
+    return [("plain", plain), ("grown-loop", grown("loop")), ("grown-batched", grown("batched")),
+            ("grown-orepa", grown("loop", "orepa"))]
 
 
 # ---- measurements --------------------------------------------------------------------------------
@@ -306,13 +308,13 @@ def bench_train(args: argparse.Namespace, log=print) -> dict:
             r["time_vs_plain"] = r["step_ms"] / base["step_ms"]
             r["flop_vs_plain"] = r["train_gflop"] / base["train_gflop"]
 
-    loop_row = next((n for n in ("grown-batched", "grown-loop", "plain", "fixed") if n in models), None)
+    loop_row = next((n for n in ("grown-batched", "grown-loop", "grown-orepa", "plain", "fixed") if n in models), None)
     overhead = None
     if loop_row is not None:
         overhead = {"row": loop_row, **loop_overhead(models[loop_row], spec.input_size, spec.num_classes, args.batch,
                                                      min(args.steps, 20), device, amp=amp, channels_last=channels_last)}
     growth = None
-    grown_row = next((n for n in ("grown-batched", "grown-loop", "plain") if n in models), None)
+    grown_row = next((n for n in ("grown-batched", "grown-loop", "grown-orepa", "plain") if n in models), None)
     if grown_row is not None:
         growth = {"row": grown_row, **growth_seconds(models[grown_row], device)}
         epoch_s = next(r["epoch_s"] for r in rows if r["row"] == grown_row)

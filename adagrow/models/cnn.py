@@ -22,7 +22,7 @@ from torch import nn
 from adagrow.errors import ArchitectureError
 from adagrow.models.arch import format_arch, parse_arch
 from adagrow.models.cnn_blocks import BasicLayer, BottleneckLayer, Head, Layer, MobileLayer, Stem, Transition, VGGLayer
-from adagrow.models.reparam import BRANCH_SPACES, BranchSpec, RepUnit
+from adagrow.models.reparam import BRANCH_SPACES, TRAIN_FORMS, BranchSpec, RepUnit
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class GrowableCNN(nn.Module):
         seed: int = 0,
         branch_space: str = "thesis",
         widths: tuple[int, ...] | None = None,
+        train_form: str = "bn",
     ):
         super().__init__()
         from adagrow.grow.policies import GrowthPolicy  # the policy is a plain frozen dataclass
@@ -76,6 +77,8 @@ class GrowableCNN(nn.Module):
         spec = family_spec(family)
         if branch_space not in BRANCH_SPACES:
             raise ArchitectureError(f"unknown branch space {branch_space!r}; known: {', '.join(BRANCH_SPACES)}")
+        if train_form not in TRAIN_FORMS:
+            raise ArchitectureError(f"unknown train form {train_form!r}; known: {', '.join(TRAIN_FORMS)}")
         self.family = family.lower()
         self.spec = spec
         self.widths = spec.widths3 if len(depths) == 3 else spec.widths4
@@ -87,6 +90,7 @@ class GrowableCNN(nn.Module):
         self.num_classes, self.in_chans = num_classes, in_chans
         self.max_branch_kernel = max_branch_kernel
         self.branch_space = branch_space  # "thesis" (Fig. 3-5) | "full"; see adagrow.models.reparam
+        self.train_form = train_form  # "bn" (the thesis) | "orepa" (branch scales, one BN); ditto
         self.policy = policy if policy is not None else GrowthPolicy()
         self.rng = random.Random(seed)  # every growth decision draws from here; its state is saved
         self.last_grown_block: int | None = None
@@ -118,10 +122,11 @@ class GrowableCNN(nn.Module):
         return layer.to(device=ref.device, dtype=ref.dtype)
 
     def _set_branch_space(self, module: nn.Module) -> None:
-        """Give every unit of ``module`` the model's branch space (one setting for the whole model)."""
+        """Give every unit of ``module`` the model's branch space and train form (one setting each for
+        the whole model)."""
         for m in module.modules():
             if isinstance(m, RepUnit):
-                m.branch_space = self.branch_space
+                m.branch_space, m.train_form = self.branch_space, self.train_form
 
     @property
     def depths(self) -> tuple[int, ...]:
@@ -144,6 +149,7 @@ class GrowableCNN(nn.Module):
             "in_chans": self.in_chans,
             "max_branch_kernel": self.max_branch_kernel,
             "branch_space": self.branch_space,
+            "train_form": self.train_form,
             "transition_bn_on_path": self.transitions[0].bn_on_path if len(self.transitions) else True,
             "branches": {n: [s.name for s in u.branch_specs[1:]] for n, u in self.units(False) if u.branches},
             "widths": list(self.widths),
@@ -156,7 +162,7 @@ class GrowableCNN(nn.Module):
             structure["family"], structure["arch"], structure["num_classes"], structure["in_chans"],
             structure["max_branch_kernel"], structure["transition_bn_on_path"], policy, seed,
             # checkpoints written before the setting existed grew in what is now the "full" space
-            structure.get("branch_space", "full"), structure.get("widths"),
+            structure.get("branch_space", "full"), structure.get("widths"), structure.get("train_form", "bn"),
         )
         units = dict(model.units(False))
         for name, branches in structure["branches"].items():

@@ -29,6 +29,17 @@ How training computes the branches (``RepUnit.compute``, set on a whole model wi
   a few launches whatever the branch count, at the price of the zero-padded arithmetic (a 1×1 branch
   costs a 3×3 conv).  The parameters stay per branch (concatenated at every forward, which is cheap
   next to the conv), so checkpoints, growth and the optimizer transfer see the same parameters.
+
+Beyond the thesis, a unit can also be *trained in another form* (``train_form``, part of the model):
+
+* ``"bn"`` (default, the thesis): each branch has its own BN, as above;
+* ``"orepa"`` (in the manner of OREPA, Hu et al. 2022): each branch's BN is replaced by a per-channel
+  linear scale (the branch BN's γ; its β and statistics unused), so that all branches fold into one
+  kernel at every step, ``W = pad(W_main) + Σ pad(γ_i · W_i)`` (identity / pooling as diagonal
+  kernels), computed as one conv followed by ONE BN after the sum (the unit's own).  A training step
+  then costs about the fused model's; the function class is the same, the training dynamics are
+  not (no per-branch normalisation), so it is an option that every record states, compared for
+  accuracy with the thesis' form.  It fuses exactly like the other: the kernel, then the BN folded.
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ from adagrow.errors import ArchitectureError
 
 BRANCH_SPACES = ("thesis", "full")
 BRANCH_COMPUTE = ("loop", "batched")  # how training runs a unit's branches (module docstring)
+TRAIN_FORMS = ("bn", "orepa")  # what a unit trains: a BN per branch, or branch scales and one BN (module docstring)
 # Conv footprints of Fig. 3-5 (the sub-fields of a 5×5 receptive field the thesis lists).
 THESIS_CONV_SHAPES = ((1, 1), (1, 3), (3, 1), (3, 3), (3, 5), (5, 3))
 
@@ -185,13 +197,16 @@ class RepUnit(nn.Module):
         max_branch_kernel: int | None = None,
         growable: bool = True,
         branch_space: str = "thesis",
+        train_form: str = "bn",
     ):
         super().__init__()
         if kernel % 2 == 0:
             raise ArchitectureError(f"kernel size must be odd, got {kernel}")
         if branch_space not in BRANCH_SPACES:
             raise ArchitectureError(f"unknown branch space {branch_space!r}; known: {', '.join(BRANCH_SPACES)}")
-        self.branch_space = branch_space
+        if train_form not in TRAIN_FORMS:
+            raise ArchitectureError(f"unknown train form {train_form!r}; known: {', '.join(TRAIN_FORMS)}")
+        self.branch_space, self.train_form = branch_space, train_form
         self.in_ch, self.out_ch, self.kernel = in_ch, out_ch, kernel
         self.stride, self.groups, self.growable = stride, groups, growable
         self.max_branch_kernel = max_branch_kernel or kernel
@@ -252,6 +267,9 @@ class RepUnit(nn.Module):
 
     # ----------------------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.train_form == "orepa" and self.branches:
+            k = self.fused_size  # one conv of the kernel the branches fold into, then the unit's BN
+            return self.bn(F.conv2d(x, self._orepa_kernel(), None, self.stride, k // 2, 1, self.groups))
         convs = [(self.conv, self.bn)] + [(b.conv, b.bn) for b in self.branches if b.spec.kind == "conv"]
         others = [b for b in self.branches if b.spec.kind != "conv"]
         # Batched only where the BNs can act as one (not e.g. while BN recalibration trains the new ones).
@@ -278,23 +296,36 @@ class RepUnit(nn.Module):
             out = out + _sum_branches(_batch_norm(z, [b.bn for b in others], 1), len(others), 1)
         return out
 
+    def _orepa_kernel(self) -> torch.Tensor:
+        """The "orepa" form's kernel: the main conv plus each branch's kernel scaled by its γ, padded."""
+        k = self.fused_size
+        weight = _pad_to(self.conv.weight, k, k)
+        for br in self.branches:
+            weight = weight + _pad_to(br.bn.weight.reshape(-1, 1, 1, 1) * self._branch_kernel(br), k, k)
+        return weight
+
+    def _branch_kernel(self, br: Branch) -> torch.Tensor:
+        """A branch's linear part as a conv kernel: its conv, or pooling / identity as a conv on the
+        channel diagonal (in_ch == out_ch for these)."""
+        if br.spec.kind == "conv":
+            return br.conv.weight
+        ref, k = self.conv.weight, br.spec.kh
+        raw = torch.zeros(self.out_ch, self.in_ch // self.groups, k, k, device=ref.device, dtype=ref.dtype)
+        idx = torch.arange(self.out_ch, device=ref.device)
+        raw[idx, idx % (self.in_ch // self.groups)] = 1.0 / (k * k)
+        return raw
+
     # ----------------------------------------------------------------------------- fusion
     @torch.no_grad()
     def fused_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The (weight, bias) of the single conv this unit equals in eval mode."""
         kh = kw = self.fused_size
+        if self.train_form == "orepa":
+            return _fold_bn(self._orepa_kernel(), self.bn)
         w, b = _fold_bn(self.conv.weight, self.bn)
         weight, bias = _pad_to(w, kh, kw), b.clone()
         for br in self.branches:
-            if br.spec.kind == "conv":
-                raw = br.conv.weight
-            else:
-                # pooling / identity as a conv on the channel diagonal (in_ch == out_ch here)
-                k = br.spec.kh
-                raw = torch.zeros(self.out_ch, self.in_ch // self.groups, k, k, device=w.device, dtype=w.dtype)
-                idx = torch.arange(self.out_ch, device=w.device)
-                raw[idx, idx % (self.in_ch // self.groups)] = 1.0 / (k * k)
-            w, b = _fold_bn(raw, br.bn)
+            w, b = _fold_bn(self._branch_kernel(br), br.bn)
             weight = weight + _pad_to(w, kh, kw)
             bias = bias + b
         return weight, bias
@@ -317,7 +348,8 @@ class RepUnit(nn.Module):
 
     def extra_repr(self) -> str:
         names = ",".join(s.name for s in self.branch_specs[1:]) or "-"
-        return f"stride={self.stride}, groups={self.groups}, space={self.branch_space}, branches=[{names}]"
+        form = "" if self.train_form == "bn" else f", form={self.train_form}"
+        return f"stride={self.stride}, groups={self.groups}, space={self.branch_space}{form}, branches=[{names}]"
 
 
 def set_branch_compute(model: nn.Module, mode: str) -> int:
