@@ -82,16 +82,16 @@ def lint(s: nox.Session) -> None:
 
 @nox.session(venv_backend="venv", reuse_venv=False)
 def lock(s: nox.Session) -> None:
-    """Refresh ``constraints.txt`` (the lock): resolve ``.[dev,deploy]`` afresh in a new venv and pin every package.
+    """Refresh ``constraints.txt`` (the lock): resolve ``.[dev,deploy,cluster]`` afresh in a new venv and pin every package.
 
     pip's resolver picks torch and torchvision together; the exact versions it chose become the lock that CI and
     the README's install command use (``pip install -c constraints.txt ...``).  Review the diff before committing.
     """
     s.install("--upgrade", "pip")
-    s.install("-e", ".[dev,deploy]")
+    s.install("-e", ".[dev,deploy,cluster]")
     frozen = s.run("python", "-m", "pip", "freeze", "--exclude-editable", silent=True)
-    header = ("# The lock: exact versions of everything `pip install -e \".[dev,deploy]\"` resolves, used as pip constraints\n"
-              "# (`pip install -c constraints.txt -e \".[dev,deploy]\"`).  Refresh with `nox -s lock`; never edit by hand.\n")
+    header = ("# The lock: exact versions of everything `pip install -e \".[dev,deploy,cluster]\"` resolves, used as pip constraints\n"
+              "# (`pip install -c constraints.txt -e \".[dev,deploy,cluster]\"`).  Refresh with `nox -s lock`; never edit by hand.\n")
     with open("constraints.txt", "w", encoding="utf-8") as f:
         f.write(header + "".join(line + "\n" for line in sorted(frozen.splitlines(), key=str.lower)
                                  if line and not line.startswith("#")))
