@@ -90,8 +90,9 @@ def lock(s: nox.Session) -> None:
     s.install("--upgrade", "pip")
     s.install("-e", ".[dev,deploy,cluster]")
     frozen = s.run("python", "-m", "pip", "freeze", "--exclude-editable", silent=True)
-    header = ("# The lock: exact versions of everything `pip install -e \".[dev,deploy,cluster]\"` resolves, used as pip constraints\n"
-              "# (`pip install -c constraints.txt -e \".[dev,deploy,cluster]\"`).  Refresh with `nox -s lock`; never edit by hand.\n")
+    extras = '".[dev,deploy,cluster]"'
+    header = (f"# The lock: exact versions of everything `pip install -e {extras}` resolves, used as pip constraints\n"
+              f"# (`pip install -c constraints.txt -e {extras}`).  Refresh with `nox -s lock`; never edit by hand.\n")
     with open("constraints.txt", "w", encoding="utf-8") as f:
         f.write(header + "".join(line + "\n" for line in sorted(frozen.splitlines(), key=str.lower)
                                  if line and not line.startswith("#")))

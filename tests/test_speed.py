@@ -83,7 +83,7 @@ def test_the_branch_computation_is_kept_after_growth_recorded_and_learns_the_sam
     assert batched["compile"] == {"used": False, "compiles": 0, "seconds": 0.0}
 
 
-def test_auto_keeps_the_faster_mode_by_its_probe():
+def test_auto_keeps_the_faster_mode_by_its_probe(monkeypatch):
     def timer_of(loop_ms, batched_ms):
         times = iter([loop_ms] * (speed.PROBE_WARMUP + speed.PROBE_STEPS) + [batched_ms] * 99)
         return lambda run: (run(), next(times))[1]
@@ -93,10 +93,15 @@ def test_auto_keeps_the_faster_mode_by_its_probe():
     assert fast_batched == {"mode": "batched", "probe_ms": {"loop": 5.0, "batched": 2.0}}
     assert speed.probe_branch_compute(cpu, (3, 8, 8), 4, timer=timer_of(2.0, 5.0))["mode"] == "loop"
     state = torch.get_rng_state()
-    auto = speed.choose_branch_compute("auto", cpu, (3, 8, 8), 4)  # the real clock
-    assert auto["requested"] == "auto" and auto["mode"] in auto["probe_ms"] and all(auto["probe_ms"].values())
+    probed = speed.probe_branch_compute(cpu, (3, 8, 8), 4)  # the real clock
+    assert probed["mode"] in probed["probe_ms"] and all(probed["probe_ms"].values())
     assert torch.equal(torch.get_rng_state(), state)  # the run's random numbers are untouched
+    # a clock never chooses on a CPU or in a deterministic run: two runs of one config compute alike
+    assert speed.choose_branch_compute("auto", cpu, (3, 8, 8), 4)["mode"] == "loop"
     assert speed.choose_branch_compute("auto", cpu, (3, 8, 8), 4, deterministic=True)["mode"] == "loop"
+    monkeypatch.setattr(speed, "probe_branch_compute", lambda *a, **k: {"mode": "batched", "probe_ms": {}})
+    monkeypatch.setattr(speed, "device_name", lambda device: "a GPU")
+    assert speed.choose_branch_compute("auto", torch.device("cuda"), (3, 8, 8), 4)["mode"] == "batched"
 
 
 def test_compile_compiles_once_per_model_and_learns_the_same(tiny_mnist, tmp_path, monkeypatch):

@@ -7,8 +7,9 @@ used (``branch_compute``, ``compile``).
   "loop" runs a unit's branches one by one (least arithmetic, one kernel launch per branch),
   "batched" as one zero-padded conv and one BN (a few launches, some padded arithmetic).  Which is
   faster depends on the device, so "auto" times one training step of a small grown unit both ways on
-  the run's device, input size and batch (about a second, once per process and shape) and keeps the
-  faster.  Units created by a growth start as "loop"; the runner sets the mode again after each.
+  a GPU, for the run's input size and batch (about a second, once per process and shape), and keeps the
+  faster; on a CPU (not launch-bound) and in deterministic runs it is "loop", never chosen by a clock.
+  Units created by a growth start as "loop"; the runner sets the mode again after each.
 * **Compilation** (``--compile``): the model's forward (and with it, through AOTAutograd, its
   backward) is compiled with ``torch.compile`` for training; evaluation stays eager.  Compilation
   happens in a warm-up step on a random batch, before training and again once after each growth
@@ -53,6 +54,11 @@ def choose_branch_compute(requested: str, device: torch.device, input_size: Sequ
         return {"requested": requested, "mode": requested}
     if deterministic:
         return {"requested": "auto", "mode": "loop", "why": "deterministic run: not chosen by a clock"}
+    if device.type != "cuda":
+        # On a CPU the loop is already close to its arithmetic (issue #15: 1.09x) and launches cost
+        # nothing; letting a clock on a shared CPU pick the path would make two runs of one config round
+        # differently.  The probe decides where launches matter: on a GPU.
+        return {"requested": "auto", "mode": "loop", "why": "CPU: the loop is not launch-bound"}
     key = (device_name(device), tuple(input_size), batch_size, amp, channels_last)
     if key not in _PROBED:
         _PROBED[key] = probe_branch_compute(device, input_size, batch_size, amp=amp, channels_last=channels_last)
