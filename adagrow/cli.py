@@ -302,6 +302,14 @@ def quant_markdown(records: list[dict], env: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cmd_meta(argv: list[str]) -> int:
+    # M-NAS lives in baselines/ (a competitor, not the core); imported by name only when the command runs,
+    # so importing adagrow never imports baselines (and a tree without baselines still has every other command)
+    import importlib
+
+    return importlib.import_module("baselines.mnas.cli").main(argv)
+
+
 def cmd_report(argv: list[str]) -> int:
     from reports.generate import main as report_main
 
@@ -315,6 +323,7 @@ COMMANDS = {  # name -> (function, the one line `adagrow --help` shows)
     "datasets": (cmd_datasets, "which datasets are present, verified or missing, and how to get them"),
     "quantize": (cmd_quantize, "quantize a trained model (FP16 / INT8 / W4A16) and evaluate it"),
     "report": (cmd_report, "rebuild the thesis' tables and plots from result records"),
+    "meta": (cmd_meta, "meta-learning on few-shot tasks: M-NAS (task-aware architectures) or MAML; resumable"),
 }
 
 

@@ -1,0 +1,121 @@
+"""The configuration of one meta-learning run (``adagrow meta``): a frozen dataclass saved with every record.
+
+It plays the part ``RunConfig`` plays for the runner: its :meth:`identity` (everything but where files
+go and which device computes) names the run directory, so two configurations never share a checkpoint,
+and resuming a directory with another configuration is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+from adagrow.errors import AdaGrowError
+
+TASKS = ("sinusoid", "mnist", "cifar10")
+METHODS = ("mnas", "maml")
+# Where files go, which device computes, and whether to resume: not part of what a result *is*.
+NOT_IDENTITY = ("output_dir", "suite", "data_dir", "device", "threads", "resume")
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    task: str = "sinusoid"  # sinusoid | mnist | cifar10
+    method: str = "mnas"  # mnas (task-conditioned architecture) | maml (one fixed architecture)
+    profile: str = "full"  # full | smoke (fewer meta-iterations and test episodes: the pipeline, not a result)
+    # episodes (few-shot classification; sinusoid uses shots and queries only)
+    ways: int = 5
+    shots: int = 1
+    queries: int = 15
+    test_classes: str = "5,6,7,8,9"  # meta-test classes; the others are meta-train classes (disjoint)
+    # super-network (the search space) and its meta-weights
+    nodes: int = 3  # intermediate nodes of the cell; every earlier node feeds each one (6 edges for 3)
+    width: int = 32  # channels (images) or hidden units (sinusoid)
+    # MAML
+    inner_steps: int = 5
+    inner_lr: float = 0.1
+    eval_inner_steps: int = 10
+    first_order: bool = False  # True: no second-order terms through the inner loop (cheaper)
+    meta_batch: int = 4  # tasks per meta-iteration
+    meta_iters: int = 2000
+    meta_lr: float = 1e-3
+    # M-NAS: task encoder, controller, modulation
+    embed_dim: int = 32
+    recon_weight: float = 1.0  # weight of the auto-encoder's reconstruction loss in the meta-loss
+    controller_lr: float = 3e-3
+    entropy_weight: float = 1e-2
+    baseline_decay: float = 0.9  # moving-average REINFORCE baseline
+    # evaluation
+    test_episodes: int = 600
+    checkpoint_every: int = 50  # meta-iterations (training) or episodes (evaluation) between checkpoints
+    seed: int = 0
+    # where and how (not part of the identity)
+    output_dir: str = "runs"
+    suite: str = "mnas"
+    data_dir: str | None = None
+    device: str = "auto"
+    threads: int | None = None
+    resume: bool = False
+
+    def resolved(self) -> MetaConfig:
+        """The config as it runs: the smoke profile shrinks the run; the task sets its own defaults."""
+        cfg = self
+        if cfg.profile == "smoke":
+            cfg = dataclasses.replace(cfg, meta_iters=min(cfg.meta_iters, 40), test_episodes=min(cfg.test_episodes, 100),
+                                      checkpoint_every=min(cfg.checkpoint_every, 20))
+        return cfg
+
+    def validate(self) -> None:
+        """Every mistake a user can make here, before any data is read."""
+        if self.task not in TASKS:
+            raise AdaGrowError(f"--task {self.task!r}: choose one of {', '.join(TASKS)}")
+        if self.method not in METHODS:
+            raise AdaGrowError(f"--method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.profile not in ("full", "smoke"):
+            raise AdaGrowError(f"--profile {self.profile!r}: choose full or smoke")
+        positive = ("ways", "shots", "queries", "nodes", "width", "inner_steps", "eval_inner_steps", "meta_batch",
+                    "meta_iters", "embed_dim", "test_episodes", "checkpoint_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise AdaGrowError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("inner_lr", "meta_lr", "controller_lr"):
+            if getattr(self, name) <= 0:
+                raise AdaGrowError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.task != "sinusoid":
+            self.class_split(10)
+
+    def class_split(self, num_classes: int) -> tuple[list[int], list[int]]:
+        """(meta-train classes, meta-test classes): disjoint, each with at least ``ways`` classes."""
+        try:
+            test = sorted({int(c) for c in self.test_classes.split(",") if c.strip()})
+        except ValueError:
+            raise AdaGrowError(f"--test-classes takes comma-separated class numbers, got {self.test_classes!r}") from None
+        if any(c < 0 or c >= num_classes for c in test):
+            raise AdaGrowError(f"--test-classes {self.test_classes}: classes run from 0 to {num_classes - 1}")
+        train = [c for c in range(num_classes) if c not in test]
+        if min(len(train), len(test)) < self.ways:
+            raise AdaGrowError(f"{self.ways}-way episodes need {self.ways} classes on each side; --test-classes "
+                               f"{self.test_classes} leaves {len(train)} meta-train and {len(test)} meta-test classes")
+        return train, test
+
+    def identity(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_IDENTITY}
+
+    @property
+    def run_name(self) -> str:
+        digest = hashlib.sha1(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:8]
+        return f"{self.run_stem}-{digest}"
+
+    @property
+    def run_stem(self) -> str:
+        """The run directory's name without the configuration's hash (the runner looks for siblings by it)."""
+        shape = "" if self.task == "sinusoid" else f"-{self.ways}w{self.shots}s"
+        return f"meta-{self.task}{shape}-{self.method}-{self.profile}-s{self.seed}"
+
+    @property
+    def tag(self) -> str:
+        """The row label of the report: task shape and method."""
+        shape = f"{self.shots}shot" if self.task == "sinusoid" else f"{self.ways}w{self.shots}s"
+        return f"{self.method}-{shape}"
