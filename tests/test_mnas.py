@@ -1,0 +1,246 @@
+"""M-NAS and its MAML baseline (#14): episodes, task-conditioned controller, inner loop, resume, command."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from adagrow.cli import main
+from adagrow.engine.runner import Interrupted
+from adagrow.errors import AdaGrowError
+from baselines.mnas.config import MetaConfig
+from baselines.mnas.controller import Controller, reinforce_loss, update_baseline
+from baselines.mnas.encoder import TaskEncoder, feature_dim, sample_features
+from baselines.mnas.episodes import TEST, TRAIN, Episode, SinusoidTasks, build_tasks
+from baselines.mnas.maml import adapt, task_loss
+from baselines.mnas.meta import arch_diversity, interval, run_meta
+from baselines.mnas.supernet import SuperNet
+from tests.conftest import make_tiny_mnist
+
+TINY = {"width": 8, "nodes": 2, "embed_dim": 8, "meta_batch": 2, "inner_steps": 1, "eval_inner_steps": 2}
+
+
+@pytest.fixture
+def mnist_root(tmp_path):
+    # enough test images that every class has the 6 a 1-shot, 5-query episode needs
+    return make_tiny_mnist(tmp_path / "data", n_train=400, n_test=300)
+
+
+def mnist_config(root, **kw) -> MetaConfig:
+    return MetaConfig(**{"task": "mnist", "data_dir": str(root), "queries": 5, **kw})
+
+
+# ---- episodes ---------------------------------------------------------------------------------
+def test_episodes_keep_meta_train_and_meta_test_classes_apart(mnist_root):
+    train, test = build_tasks(mnist_config(mnist_root), log=lambda _: None)
+    seen_train = {c for i in range(40) for c in train.episode(i).info["classes"]}
+    seen_test = {c for i in range(40) for c in test.episode(i).info["classes"]}
+    assert seen_train == {0, 1, 2, 3, 4} and seen_test == {5, 6, 7, 8, 9}
+    # and the images come from different splits: a meta-test episode's images are test-split images
+    assert (train.split, len(train.images), test.split, len(test.images)) == (TRAIN, 400, TEST, 300)
+    ep = test.episode(0)
+    assert ep.support_x.shape == (5, 1, 32, 32) and ep.query_x.shape == (25, 1, 32, 32)  # MNIST is padded to 32
+    assert sorted(ep.support_y.tolist()) == [0, 1, 2, 3, 4] and np.bincount(ep.query_y.numpy()).tolist() == [5] * 5
+    # every label's images are of the class the episode gave that label (the tiny images mark their class)
+    for label, cls in enumerate(ep.info["classes"]):
+        r, col = divmod(cls, 5)
+        patch = ep.query_x[ep.query_y == label][:, 0, 6 + r * 10: 14 + r * 10, 4 + col * 5: 8 + col * 5]
+        assert patch.min() > 2.0  # the class's bright square, normalised
+
+
+def test_episodes_are_reproducible_from_their_seed(mnist_root):
+    a, _ = build_tasks(mnist_config(mnist_root), log=lambda _: None)
+    b, _ = build_tasks(mnist_config(mnist_root), log=lambda _: None)
+    c, _ = build_tasks(mnist_config(mnist_root, seed=1), log=lambda _: None)
+    same = [torch.equal(a.episode(i).support_x, b.episode(i).support_x) for i in range(5)]
+    other = [torch.equal(a.episode(i).support_x, c.episode(i).support_x) for i in range(5)]
+    assert all(same) and not any(other)
+    assert not torch.equal(a.episode(0).support_x, a.episode(1).support_x)
+    s1, s2 = SinusoidTasks(10, 10, 0, TRAIN), SinusoidTasks(10, 10, 0, TEST)
+    assert torch.equal(s1.episode(3).query_y, SinusoidTasks(10, 10, 0, TRAIN).episode(3).query_y)
+    assert s1.episode(3).info != s2.episode(3).info  # meta-train and meta-test tasks are different streams
+    ep = s1.episode(0)
+    assert torch.allclose(ep.support_y, ep.info["amplitude"] * torch.sin(ep.support_x - ep.info["phase"]), atol=1e-5)
+
+
+@pytest.mark.parametrize("kw, message", [({"test_classes": "3,4,5,6,7,8,9"}, "3 meta-train"),
+                                         ({"test_classes": "5,x"}, "comma-separated"),
+                                         ({"test_classes": "5,6,7,8,12"}, "from 0 to 9"),
+                                         ({"ways": 0}, "at least 1")])
+def test_bad_episode_options_are_one_message_before_any_data(kw, message, tmp_path):
+    with pytest.raises(AdaGrowError, match=message):
+        MetaConfig(task="mnist", data_dir=str(tmp_path / "nothing-here"), **kw).validate()
+
+
+def test_too_few_images_per_class_is_one_message(tmp_path):
+    root = make_tiny_mnist(tmp_path / "data", n_train=60, n_test=60)
+    with pytest.raises(AdaGrowError, match="images per class"):
+        build_tasks(mnist_config(root, shots=5, queries=15), log=lambda _: None)
+
+
+# ---- inner loop ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("image", [False, True])
+def test_inner_loop_adaptation_lowers_the_task_loss(image, mnist_root):
+    torch.manual_seed(0)
+    if image:
+        ep = build_tasks(mnist_config(mnist_root), log=lambda _: None)[1].episode(0)
+        net = SuperNet((1, 32, 32), 5, width=8, nodes=2)
+    else:
+        ep = SinusoidTasks(10, 10, 0, TRAIN).episode(0)
+        net = SuperNet((1,), 1, width=40, nodes=2)
+    arch = (0, 1, 2)  # conv3x3, conv5x5, max pool (images); linear+ReLU, linear+tanh, identity (vectors)
+    params = dict(net.named_parameters())
+    before = task_loss(net(ep.support_x, arch), ep.support_y, image).item()
+    fast = adapt(net, params, arch, None, ep.support_x, ep.support_y, steps=5, lr=0.01 if not image else 0.1,
+                 classification=image, create_graph=False)
+    after = task_loss(torch.func.functional_call(net, fast, (ep.support_x, arch)), ep.support_y, image).item()
+    assert after < 0.8 * before
+    # the meta-weights themselves are untouched (fast weights are separate tensors)
+    assert all(torch.equal(p, dict(net.named_parameters())[n]) for n, p in params.items())
+    assert all(fast[n] is params[n] for n in params if n not in net.active_names(arch))
+
+
+def test_inner_loop_is_differentiable_with_respect_to_the_meta_weights():
+    torch.manual_seed(0)
+    net, ep, arch = SuperNet((1,), 1, width=16, nodes=2), SinusoidTasks(5, 5, 0, TRAIN).episode(0), (0, 0, 1)
+    params = dict(net.named_parameters())
+    fast = adapt(net, params, arch, None, ep.support_x, ep.support_y, steps=2, lr=0.01, classification=False,
+                 create_graph=True)
+    loss = task_loss(torch.func.functional_call(net, fast, (ep.query_x, arch)), ep.query_y, False)
+    loss.backward()
+    assert net.head.weight.grad is not None and net.head.weight.grad.abs().sum() > 0
+    assert net.cell["e0_fc_relu"][0].weight.grad is not None
+    assert net.cell["e0_fc_tanh"][0].weight.grad is None  # an operation the architecture does not use
+
+
+# ---- the controller depends on the task ------------------------------------------------------------
+def _line_episode(index: int) -> Episode:
+    rng = np.random.default_rng([7, index])
+    x = torch.as_tensor(rng.uniform(-5, 5, (10, 1)), dtype=torch.float32)
+    y = float(rng.uniform(-0.5, 0.5)) * x + float(rng.uniform(6, 10))
+    return Episode(x, y, x, y, {})
+
+
+def test_controller_learns_different_architectures_for_different_task_families():
+    """A short meta-training of encoder + controller on a toy problem with two task families (sinusoids and
+    lines lying above every sinusoid) where the reward wants a different operation on edge 0 for each: the controller, conditioned on
+    the task embedding, ends up choosing each family's operation.  An unconditioned policy could not
+    (one distribution for both families gets at most half the reward)."""
+    torch.manual_seed(0)
+    sines = SinusoidTasks(10, 0, 0, TRAIN)
+    encoder, controller = TaskEncoder(feature_dim((1,), 1), 16), Controller(16, edges=3, ops=4)
+    opt = torch.optim.Adam([*encoder.parameters(), *controller.parameters()], lr=1e-2)
+    wanted = {"sine": 1, "line": 2}  # fc_tanh on edge 0 for sinusoids, identity for lines
+    baseline, gen = None, torch.Generator().manual_seed(0)
+    for step in range(150):
+        episodes = [("sine", sines.episode(step)), ("line", _line_episode(step))]
+        samples, recon = [], 0.0
+        for _, ep in episodes:
+            emb, r = encoder(sample_features(ep, 1))
+            samples.append(controller.sample(emb.detach(), gen))
+            recon = recon + r
+        rewards = torch.tensor([float(s.arch[0] == wanted[fam]) for (fam, _), s in zip(episodes, samples, strict=True)])
+        b = baseline if baseline is not None else float(rewards.mean())
+        loss = reinforce_loss(samples, rewards, b, 1e-3) + recon
+        baseline = update_baseline(baseline, rewards, 0.9)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        chosen = {fam: [controller.best(encoder(sample_features(ep, 1))[0])[0] for ep in eps]
+                  for fam, eps in (("sine", [sines.episode(1000 + i) for i in range(10)]),
+                                   ("line", [_line_episode(1000 + i) for i in range(10)]))}
+    assert chosen["sine"].count(wanted["sine"]) >= 8 and chosen["line"].count(wanted["line"]) >= 8
+
+
+def test_controller_output_is_a_function_of_the_embedding():
+    torch.manual_seed(0)
+    controller = Controller(4, edges=6, ops=6)
+    a, b = controller.distribution(torch.ones(4)).probs, controller.distribution(-torch.ones(4)).probs
+    assert not torch.allclose(a, b)
+    s1 = controller.sample(torch.ones(4), torch.Generator().manual_seed(3))
+    s2 = controller.sample(torch.ones(4), torch.Generator().manual_seed(3))
+    assert s1.arch == s2.arch and len(s1.arch) == 6  # sampling is reproducible from its generator
+
+
+# ---- the whole run: records, resume -----------------------------------------------------------------
+def sine_config(tmp_path, **kw) -> MetaConfig:
+    base = {"task": "sinusoid", "shots": 5, "queries": 5, "inner_lr": 0.01, "meta_iters": 6, "test_episodes": 6,
+            "checkpoint_every": 3, "output_dir": str(tmp_path), **TINY}
+    return MetaConfig(**{**base, **kw})
+
+
+def _comparable(record: dict) -> dict:
+    return {k: record.get(k) for k in ("test", "archs", "transfer", "meta_train_final", "params")}
+
+
+@pytest.mark.parametrize("stop_after", [1, 3])  # 1: during meta-training; 3: during meta-test
+def test_meta_training_and_adaptation_resume_to_the_same_result(tmp_path, stop_after):
+    straight = run_meta(sine_config(tmp_path / "a"), log=lambda _: None)
+    with pytest.raises(Interrupted):
+        run_meta(sine_config(tmp_path / "b"), interrupt_after=stop_after, log=lambda _: None)
+    resumed = run_meta(sine_config(tmp_path / "b", resume=True), log=lambda _: None)
+    assert _comparable(resumed) == _comparable(straight)
+    assert resumed["test"]["episodes"] == 6 and len(resumed["archs"]["counts"]) >= 1
+
+
+def test_a_run_records_mnas_and_its_baselines_on_image_episodes(mnist_root, tmp_path):
+    common = {"meta_iters": 2, "test_episodes": 4, "output_dir": str(tmp_path), **TINY}
+    mnas = run_meta(mnist_config(mnist_root, **common), log=lambda _: None)
+    maml = run_meta(mnist_config(mnist_root, method="maml", **common), log=lambda _: None)
+    lines = [json.loads(x) for x in (tmp_path / "mnas.jsonl").read_text().splitlines()]
+    assert [r["method"] for r in lines] == ["mnas", "maml"]
+    assert mnas["metric"] == "accuracy" and 0 <= mnas["test"]["mean"] <= 100 and mnas["test"]["episodes"] == 4
+    assert "transfer" in mnas and "transfer" not in maml
+    assert maml["archs"]["distinct"] == 1 and maml["archs"]["most_common"] == "c3-c3-c3"
+    assert mnas["gpu_seconds"]["meta_train"] > 0 and mnas["gpu_seconds"]["adapt"] > 0
+    assert mnas["config"]["task"] == "mnist" and mnas["versions"]["torch"] and "device" in mnas
+    # a finished run is not repeated: the same config returns its record
+    again = run_meta(mnist_config(mnist_root, **common), log=lambda _: None)
+    assert again["run_name"] == mnas["run_name"] and len((tmp_path / "mnas.jsonl").read_text().splitlines()) == 2
+
+
+def test_interval_and_architecture_diversity():
+    got = interval([1.0, 2.0, 3.0])
+    assert got["mean"] == 2.0 and math.isclose(got["ci95"], 1.96 / math.sqrt(3)) and got["episodes"] == 3
+    div = arch_diversity(["c3-c3", "c3-mp", "c3-c3", "c5-mp"])
+    assert div["distinct"] == 3 and div["most_common"] == "c3-c3" and div["most_common_share"] == 0.5
+    # pairs: (0,1)1 (0,2)0 (0,3)2 (1,2)1 (1,3)1 (2,3)2 -> 7/6
+    assert math.isclose(div["mean_pairwise_edge_distance"], 7 / 6)
+
+
+# ---- the command ---------------------------------------------------------------------------------
+def test_adagrow_meta_command_writes_a_record(tmp_path, capsys):
+    rc = main(["meta", "--task", "sinusoid", "--meta-iters", "2", "--test-episodes", "3", "--shots", "5",
+               "--inner-lr", "0.01", "--width", "8", "--nodes", "2", "--output", str(tmp_path), "--suite", "m"])
+    assert rc == 0
+    (record,) = [json.loads(x) for x in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert record["config"]["meta_iters"] == 2 and record["config"]["shots"] == 5 and record["metric"] == "mse"
+    assert "meta-test" in capsys.readouterr().out
+
+
+def test_adagrow_meta_bad_option_is_one_line(capsys, tmp_path):
+    assert main(["meta", "--task", "mnist", "--test-classes", "1,2", "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "meta-test classes" in err[0]
+
+
+def test_the_core_does_not_import_baselines_at_import_time():
+    import subprocess
+    import sys
+
+    code = "import sys, adagrow.cli; print(any(m.startswith('baselines') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_config_identity_leaves_out_where_files_go(tmp_path):
+    a, b = MetaConfig(output_dir="x", device="cpu"), MetaConfig(output_dir="y", device="auto", resume=True)
+    assert a.run_name == b.run_name
+    assert MetaConfig(inner_lr=0.5).run_name != a.run_name
+    assert dataclasses.replace(a, profile="smoke").resolved().meta_iters == 40
