@@ -264,9 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     for table in tables:
         written += write_table(build_grid(table, records, str(args.results)), args.out, table.id, formats)
     if not args.tables:  # all tables: the second thesis' methods (BAMC, APS) have tables of their own
-        from reports import second_thesis
+        from reports import mnas, second_thesis
 
-        for stem, grid in second_thesis.grids(records):
+        for stem, grid in [*second_thesis.grids(records), ("mnas", mnas.grid(records))]:
             for fmt in formats:
                 path = args.out / f"{stem}.{fmt}"
                 atomic_write_text(path, FORMATS[fmt](grid))

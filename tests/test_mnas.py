@@ -20,6 +20,8 @@ from baselines.mnas.episodes import TEST, TRAIN, Episode, SinusoidTasks, build_t
 from baselines.mnas.maml import adapt, task_loss
 from baselines.mnas.meta import arch_diversity, interval, run_meta
 from baselines.mnas.supernet import SuperNet
+from reports import mnas as mnas_report
+from reports import render
 from tests.conftest import make_tiny_mnist
 
 TINY = {"width": 8, "nodes": 2, "embed_dim": 8, "meta_batch": 2, "inner_steps": 1, "eval_inner_steps": 2}
@@ -200,6 +202,10 @@ def test_a_run_records_mnas_and_its_baselines_on_image_episodes(mnist_root, tmp_
     assert maml["archs"]["distinct"] == 1 and maml["archs"]["most_common"] == "c3-c3-c3"
     assert mnas["gpu_seconds"]["meta_train"] > 0 and mnas["gpu_seconds"]["adapt"] > 0
     assert mnas["config"]["task"] == "mnist" and mnas["versions"]["torch"] and "device" in mnas
+    # the report: M-NAS, its transferred architecture and MAML, each from these records
+    table = render.markdown(mnas_report.grid(lines))
+    assert "M-NAS (per-task architecture)" in table and "transferred" in table and "MAML, fixed architecture" in table
+    assert f"{maml['test']['mean']:.2f}% ± {maml['test']['ci95']:.2f}" in table
     # a finished run is not repeated: the same config returns its record
     again = run_meta(mnist_config(mnist_root, **common), log=lambda _: None)
     assert again["run_name"] == mnas["run_name"] and len((tmp_path / "mnas.jsonl").read_text().splitlines()) == 2
