@@ -48,9 +48,9 @@ def test_help_lists_every_command_in_one_line_each(capsys):
 
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for name in ("train", "suite", "bench", "datasets", "quantize", "report"):
+    for name in ("train", "suite", "bench", "datasets", "quantize", "report", "meta"):
         assert sum(line.strip().startswith(name + " ") for line in out.splitlines()) == 1, name
-    assert set(COMMANDS) == {"train", "suite", "bench", "datasets", "quantize", "report"}
+    assert set(COMMANDS) == {"train", "suite", "bench", "datasets", "quantize", "report", "meta"}
     assert "``" not in out and ":class:" not in out  # no reST, no developer prose
     assert main([]) == 0 and capsys.readouterr().out == out
 
