@@ -244,7 +244,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                          "val_acc_after_raw": raw_acc, "val_acc_after": after["acc"], "params_after": count_params(model)}
                 state["events"].append(event)
                 before = event.get("params_before")
-                log(f"  growth after epoch {epoch + 1}: {event.get('kind')} {event.get('where', '')}  params "
+                log(f"  after epoch {epoch + 1}: {event.get('kind')} {event.get('where', '')}  params "
                     f"{'?' if before is None else f'{before:,}'} -> {event['params_after']:,}  "
                     f"val {event['val_acc_after']:.2f}%" + (f" ({raw_acc:.2f}% before BN recalibration)" if recalibrated else ""))
                 wandb.log({"growth/params": event["params_after"], "growth/val_acc_after": after["acc"]},
