@@ -37,10 +37,13 @@ def test_growing_method_options_come_from_its_config(tmp_path, capsys):
 ])
 def test_user_errors_end_with_one_message(tmp_path, capsys, argv, message):
     make_tiny_mnist(tmp_path)
-    rc = main([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    output = ["--output", str(tmp_path / "out")] if argv[0] == "train" else []
+    rc = main([a.replace("{tmp}", str(tmp_path)) for a in argv] + output)
     err = capsys.readouterr().err
     assert rc == 2
     assert message in err and "Traceback" not in err
+    # a run that never started leaves no run directory behind
+    assert not list((tmp_path / "out" / "runs").glob("*")) if output else True
 
 
 def test_help_lists_every_command_in_one_line_each(capsys):

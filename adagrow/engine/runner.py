@@ -109,8 +109,19 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dic
     done = finished_record(cfg, run_dir, log)
     if done is not None:
         return done
-    with _sigterm_as_interrupt():
-        return _train_and_record(cfg, method, device, run_dir, interrupt_after=interrupt_after, log=log)
+    try:
+        with _sigterm_as_interrupt():
+            return _train_and_record(cfg, method, device, run_dir, interrupt_after=interrupt_after, log=log)
+    except AdaGrowError:
+        _forget_if_empty(run_dir)  # e.g. missing data or an unknown model: no directory of a run that never ran
+        raise
+
+
+def _forget_if_empty(run_dir: Path) -> None:
+    """Remove a run directory that holds nothing but its ``config.json`` claim (no checkpoint, no record)."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {"config.json"}:
+        (run_dir / "config.json").unlink(missing_ok=True)
+        run_dir.rmdir()
 
 
 def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Path, *, interrupt_after: int | None,
