@@ -77,3 +77,17 @@ def make_tiny_mnist(root: Path, n_train: int = 400, n_test: int = 100, seed: int
 @pytest.fixture
 def tiny_mnist(tmp_path) -> Path:
     return make_tiny_mnist(tmp_path / "data")
+
+
+def tiny_run_config(data_dir: Path, out: Path, **kw):
+    """A RunConfig for a few fast, deterministic CPU epochs on ``make_tiny_mnist`` data; ``kw`` (at least
+    ``method`` and ``method_config``) sets or overrides its fields."""
+    import dataclasses
+
+    from adagrow.config import RECIPES, RunConfig
+
+    recipe = dataclasses.replace(RECIPES.get("adagrow"), lr=0.05, batch_size=64)
+    base = dict(dataset="mnist", recipe=recipe, epochs=3,
+                data_dir=str(data_dir), output_dir=str(out), deterministic=True, threads=1, latency_repeats=3,
+                val_size=100)
+    return RunConfig(**{**base, **kw})

@@ -9,13 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from adagrow.config import RECIPES, RunConfig
+from adagrow.config import RunConfig
 from adagrow.engine.checkpoint import load_checkpoint
 from adagrow.engine.runner import run
 from adagrow.errors import AdaGrowError
 from adagrow.methods import load_builtin_methods
 from baselines.search.aps import APSConfig
 from baselines.search.supernet import APSConv, PlainCNN, SuperNet, annealed_sharing, sharing_level
+from tests.conftest import tiny_run_config
 
 pytestmark = pytest.mark.filterwarnings("ignore:MNIST. md5")
 CANDS = (4, 8, 12)
@@ -75,10 +76,7 @@ def test_the_supernet_runs_any_choice_and_its_widths_match_a_plain_network():
 
 
 def _cfg(data_dir, out, mcfg, **kw) -> RunConfig:
-    recipe = dataclasses.replace(RECIPES.get("adagrow"), lr=0.05, batch_size=64)
-    base = dict(dataset="mnist", method="aps", recipe=recipe, method_config=mcfg, epochs=3, data_dir=str(data_dir),
-                output_dir=str(out), deterministic=True, threads=1, latency_repeats=3, val_size=100, keep_checkpoint=True)
-    return RunConfig(**{**base, **kw})
+    return tiny_run_config(data_dir, out, **{"method": "aps", "method_config": mcfg, "keep_checkpoint": True, **kw})
 
 
 SMALL = APSConfig(depths=(1, 1), widths=(8, 16), multipliers=(0.5, 1.0, 1.5), budget=0.4, search_epochs=2,

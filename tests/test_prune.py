@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import adagrow.data
-from adagrow.config import RECIPES, RunConfig
+from adagrow.config import RunConfig
 from adagrow.engine import runner
 from adagrow.engine.method import RunContext
 from adagrow.engine.runner import Interrupted, run
@@ -21,6 +21,7 @@ from baselines.prune import dsp, masks, pipeline
 from baselines.prune.magnitude import MagnitudeConfig
 from baselines.prune.slim import SlimConfig, bn_channels, slim
 from baselines.prune.wanda import WandaConfig, WandaPruning, activation_norms, wanda_scores
+from tests.conftest import tiny_run_config
 
 pytestmark = pytest.mark.filterwarnings("ignore:MNIST. md5")
 
@@ -45,11 +46,8 @@ def tiny_models(monkeypatch):
 
 
 def _cfg(data_dir, out, method, mcfg, **kw) -> RunConfig:
-    recipe = dataclasses.replace(RECIPES.get("adagrow"), lr=0.05, batch_size=64)
-    base = dict(dataset="mnist", method=method, model="chain", recipe=recipe, method_config=mcfg, epochs=4,
-                data_dir=str(data_dir), output_dir=str(out), deterministic=True, threads=1, latency_repeats=3,
-                val_size=100, keep_checkpoint=True)
-    return RunConfig(**{**base, **kw})
+    return tiny_run_config(data_dir, out, **{"method": method, "method_config": mcfg, "model": "chain", "epochs": 4,
+                                              "keep_checkpoint": True, **kw})
 
 
 # ---- masks -------------------------------------------------------------------------------------------

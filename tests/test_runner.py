@@ -24,6 +24,7 @@ from adagrow.engine.runner import Interrupted, run
 from adagrow.errors import AdaGrowError, TrainingDiverged
 from adagrow.methods import METHODS, MethodEntry, load_builtin_methods
 from adagrow.records.store import read_records
+from tests.conftest import tiny_run_config
 
 pytestmark = pytest.mark.filterwarnings("ignore:MNIST. md5")
 
@@ -92,12 +93,7 @@ if "tiny-test" not in METHODS:
 
 
 def _cfg(data_dir, out, **kw) -> RunConfig:
-    recipe = dataclasses.replace(RECIPES.get("adagrow"), lr=0.05, batch_size=64)
-    base = dict(dataset="mnist", method="tiny-test", recipe=recipe, method_config=TinyConfig(), epochs=3,
-                data_dir=str(data_dir), output_dir=str(out), deterministic=True, threads=1, latency_repeats=3,
-                val_size=100)
-    base.update(kw)
-    return RunConfig(**base)
+    return tiny_run_config(data_dir, out, **{"method": "tiny-test", "method_config": TinyConfig(), **kw})
 
 
 def _run_dir(cfg: RunConfig):

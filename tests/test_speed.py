@@ -11,12 +11,13 @@ import pytest
 import torch
 from torch import nn
 
-from adagrow.config import RECIPES, RunConfig
+from adagrow.config import RunConfig
 from adagrow.engine import speed
 from adagrow.engine.method import Method, ModelChange
 from adagrow.engine.runner import run
 from adagrow.methods import METHODS, MethodEntry, load_builtin_methods
 from adagrow.models.reparam import BranchSpec, RepUnit
+from tests.conftest import tiny_run_config
 
 pytestmark = pytest.mark.filterwarnings("ignore:MNIST. md5")
 
@@ -63,11 +64,7 @@ if "unitnet-test" not in METHODS:
 
 
 def _cfg(data_dir, out, **kw) -> RunConfig:
-    recipe = dataclasses.replace(RECIPES.get("adagrow"), lr=0.05, batch_size=64)
-    base = dict(dataset="mnist", method="unitnet-test", recipe=recipe, method_config=UnitNetConfig(), epochs=2,
-                data_dir=str(data_dir), output_dir=str(out), deterministic=True, threads=1, latency_repeats=3,
-                val_size=100)
-    return RunConfig(**{**base, **kw})
+    return tiny_run_config(data_dir, out, **{"method": "unitnet-test", "method_config": UnitNetConfig(), "epochs": 2, **kw})
 
 
 def test_the_branch_computation_is_kept_after_growth_recorded_and_learns_the_same(tiny_mnist, tmp_path):
