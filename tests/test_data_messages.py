@@ -11,7 +11,7 @@ import pytest
 from adagrow.data import DATASETS, load_dataset
 from adagrow.errors import DatasetError
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "datasets.md"
 TORCHVISION_CLASS = {"mnist": "MNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100", "svhn": "SVHN"}
 
 
@@ -76,7 +76,7 @@ def test_download_is_offered_exactly_where_the_loader_downloads(monkeypatch, tmp
 
 
 def _readme_rows() -> dict[str, str]:
-    """README's data table: dataset name -> its row."""
+    """The data table (docs/datasets.md): dataset name -> its row."""
     rows = {}
     for line in README.read_text(encoding="utf-8").splitlines():
         found = re.match(r"\| `(\w+)` \|", line)
