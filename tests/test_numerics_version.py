@@ -1,0 +1,50 @@
+"""The numerics version is part of every run's identity (issue 20, item 18): a record made by code whose
+arithmetic differed (an older numerics version, or none at all: version 1) is never counted as this
+configuration's result, and every record says which numerics produced it."""
+
+from __future__ import annotations
+
+
+from adagrow.config import NUMERICS_VERSION, RunConfig, identity_of
+from suites import _done
+
+
+def _cfg() -> RunConfig:
+    return RunConfig(dataset="mnist", method="fixed", model="resnet18", profile="smoke")
+
+
+def test_a_config_carries_the_current_numerics_version():
+    d = _cfg().resolved().to_dict()
+    assert d["numerics"] == NUMERICS_VERSION >= 2
+    assert _cfg().identity()["numerics"] == NUMERICS_VERSION
+
+
+def test_a_config_saved_before_the_field_existed_is_version_1_and_another_run():
+    saved = _cfg().resolved().to_dict()
+    del saved["numerics"]  # as every record written before the field existed
+    assert identity_of(saved)["numerics"] == 1
+    assert identity_of(saved) != _cfg().identity()
+
+
+def test_suites_do_not_count_a_record_of_older_numerics_as_done():
+    cfg = _cfg()
+    current = cfg.resolved().to_dict()
+    old = dict(current)
+    old.pop("numerics")
+    run_dir = f"runs/runs/{cfg.run_name}"
+    older = {"status": "ok", "run_dir": run_dir, "config": old, "test_acc": 96.63}
+    assert _done([older], cfg) is None
+    same = {"status": "ok", "run_dir": run_dir, "config": current, "test_acc": 96.81}
+    assert _done([older, same], cfg) is same
+    bumped = {**same, "config": {**current, "numerics": NUMERICS_VERSION + 1}}
+    assert _done([bumped], cfg) is None
+
+
+def test_the_version_changes_the_run_name():
+    # the hash in the run directory's name covers the numerics: an older run's checkpoint is never resumed
+    cfg = _cfg()
+    old = cfg.resolved().to_dict()
+    old.pop("numerics")
+    from adagrow.config import identity_hash
+
+    assert identity_hash(identity_of(old)) not in cfg.run_name
