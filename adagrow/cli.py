@@ -92,7 +92,9 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-lr", type=float, help="where the cosine of the learning rate ends (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=int, help="CPU threads for training (default: torch's)")
+    p.add_argument("--latency-threads", type=int, default=1,
+                   help="CPU threads for the batch-1 latency measurement (pinned, so latencies compare; default 1)")
     p.add_argument("--train-subset", type=int)
     p.add_argument("--deterministic", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the model for training (again after each growth)")
@@ -113,7 +115,8 @@ def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # n
         method_config=method_config, seed=args.seed, profile=args.profile, epochs=args.epochs,
         train_subset=args.train_subset, data_dir=args.data_dir, download=args.download and not args.no_download,
         output_dir=args.output, suite=args.suite, device=args.device, amp=not args.no_amp, compile=args.compile,
-        deterministic=args.deterministic, threads=args.threads, wandb=args.wandb, resume=args.resume,
+        deterministic=args.deterministic, threads=args.threads, latency_threads=args.latency_threads,
+        wandb=args.wandb, resume=args.resume,
         tag=args.tag, keep_checkpoint=args.keep_checkpoint, branch_compute=args.branch_compute,
     )
 

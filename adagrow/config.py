@@ -236,7 +236,11 @@ class RunConfig:
     compile: bool = False  # torch.compile the model for training (engine/speed.py)
     branch_compute: str = "auto"  # "auto" | "loop" | "batched": how units compute their branches (engine/speed.py)
     deterministic: bool = False
-    threads: int | None = None  # CPU threads for training and latency (None: torch's default)
+    threads: int | None = None  # CPU threads for training (None: torch's default)
+    # CPU threads for the batch-1 latency measurement, pinned (not torch's default, which an executor changes:
+    # Ray sets one thread per task, a local run gets every core), so latencies compare across executors, jobs
+    # and machines; the record's latency names it, and a report cell never averages two thread counts.
+    latency_threads: int = 1
     num_workers: int = 2
     latency_repeats: int = 200
     wandb: str = "off"  # "off" | "offline" | "online"
@@ -291,7 +295,8 @@ class RunConfig:
         r = self.recipe
         problems = [
             *_below(1, epochs=self.total_epochs, train_subset=self.train_subset, test_subset=self.test_subset,
-                    batch_size=r.batch_size, threads=self.threads, latency_repeats=self.latency_repeats),
+                    batch_size=r.batch_size, threads=self.threads, latency_repeats=self.latency_repeats,
+                    latency_threads=self.latency_threads),
             *_below(0, num_workers=self.num_workers, weight_decay=r.weight_decay, momentum=r.momentum,
                     min_lr=r.min_lr, warmup_epochs=r.warmup_epochs, label_smoothing=r.label_smoothing),
             *_below(0, strict=True, lr=r.lr, val_size=self.val_size, grad_clip=r.grad_clip),

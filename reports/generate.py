@@ -75,19 +75,21 @@ def _gap(ours: match.Ours | None, row: ThesisRow) -> str:
 def _count(ours: match.Ours | None) -> str:
     if ours is None:
         return MISSING
-    return f"{ours.n}" + (f" ({', '.join(ours.profiles)})" if ours.smoke else "")
+    return f"{ours.n}" + (f" ({ours.profile})" if ours.profile != "full" else "")
 
 
 def _ours_cell(column: str, ours: match.Ours | None) -> str:
     if ours is None:
         return NOT_RUN
     text = format_latency(ours) if column == "latency_ms" else format_metric(column, getattr(ours, column))
-    std = ours.std.get(column)
-    # accuracy always shows its spread over several seeds; sizes and times only where the seeds differ
+    if column == "latency_ms" and ours.latency_mixed:
+        return "mixed threads"
+    ci = ours.ci.get(column)
+    # accuracy always shows its 95% interval over several seeds; sizes and times only where the seeds differ
     # (a fixed model has the same size under every seed).  Latency's ± is its spread over repeats.
-    if std is not None and (column == "acc" or std > 0):
-        text += f" ± {format_metric(column, std)}"
-    return f"{text} (smoke)" if ours.smoke and column == "acc" else text
+    if ci is not None and (column == "acc" or ci > 0):
+        text += f" ± {format_metric(column, ci)}"
+    return f"{text} ({ours.profile})" if ours.profile != "full" and column == "acc" else text
 
 
 # ------------------------------------------------------------------------------------------------ tables
@@ -161,8 +163,8 @@ def _footnotes(table: ThesisTable, source: str, found: list[match.Ours]) -> list
              "deploy model at batch 1 (MACs = the thesis' 'FLOPs'); a fixed model's arch is its name.",
              f"{NOT_RUN}: no ok record for that row; never filled from the thesis."]
     if any(o.n > 1 for o in found):
-        notes.append("a ± b: the mean and sample standard deviation over the n seeds (sizes and times only where "
-                     "the seeds differ).")
+        notes.append("a ± b: the mean over the n seeds and the half-width of its 95% confidence interval "
+                     "(Student t, n − 1 degrees of freedom; sizes and times only where the seeds differ).")
     if "latency_ms" in table.columns:
         devices = sorted({d for o in found for d in o.devices})
         notes.append("latency: median batch-1 fp32 forward; ours on "
@@ -175,6 +177,12 @@ def _footnotes(table: ThesisTable, source: str, found: list[match.Ours]) -> list
                          "shared machine): indicative only.")
     elif table.kind == "quant":
         notes.append("ours: quantization records carry accuracy only; measure latency with `adagrow bench`.")
+    if any(o.latency_mixed for o in found):
+        notes.append("mixed threads: the seeds' latencies were measured with different CPU thread counts; "
+                     "they are not averaged.")
+    if any(o.profile == "reference" for o in found):
+        notes.append("(reference): the converged CPU profile (whole training split, compressed schedule; "
+                     "adagrow/config.py): not the thesis' 100/200 epochs, so Δ acc compares unlike budgets.")
     if any(o.smoke for o in found):
         notes.append(f"(smoke): only smoke-profile runs exist (a few epochs on a subset): not comparable with "
                      f"the thesis, so Δ acc says \"{SMOKE}\" instead of a number.")

@@ -1,10 +1,13 @@
 """Which of our result records reproduce a thesis row, and what they measured (averaged over seeds).
 
 A training record reproduces row ``(dataset, entry)`` when its ``status`` is ``ok``, its ``dataset``
-is the row's and its ``config["tag"]`` is the suite entry name.  Full-profile records are preferred;
-when only shorter profiles (smoke) exist they are used and flagged, so the report can mark them.
-Several seeds are averaged (and their sample standard deviation kept); the latest record of a seed wins
-over older re-runs.
+is the row's and its ``config["tag"]`` is the suite entry name.  A cell never mixes profiles: the records
+of one profile are used, ``full`` if any, else ``reference`` (the converged CPU profile), else ``smoke``,
+and the cell names its profile when it is not ``full``.  Within the profile, only the newest numerics
+version is used (``adagrow.config.NUMERICS_VERSION``: older code computed differently).  Several seeds are
+averaged, with the sample standard deviation and the 95% confidence half-width kept (``reports.stats``);
+the latest record of a seed wins over older re-runs.  Latencies measured with different CPU thread counts
+are never averaged: such a cell has no latency and says why.
 Quantization records (``adagrow.quant.run``) are matched the same way, on the tag of the training
 run whose deploy model they quantized, plus the row's ``select`` fields (precision, method).
 """
@@ -16,9 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from reports.stats import mean_ci
 from reports.thesis_reference import MODEL_NAMES
 
 Record = dict[str, Any]
+# Which profile a cell shows when several were run: the thesis' own schedule first, then the converged CPU
+# profile, then the pipeline check.  Any other profile comes after these, alphabetically.
+PROFILE_PREFERENCE = ("full", "reference", "smoke")
 
 
 @dataclass(frozen=True)
@@ -44,11 +51,25 @@ class Ours:
     # sample standard deviation over the seeds of each metric above that at least two seeds measured
     # ("acc", "params", "macs", "total_s", ...); empty with one seed
     std: dict[str, float] = field(default_factory=dict)
+    # half-width of the 95% Student-t confidence interval of each metric's mean (same keys as ``std``)
+    ci: dict[str, float] = field(default_factory=dict)
+    latency_threads: tuple[int, ...] = ()  # CPU thread counts the latencies were measured with
+    numerics: int | None = None  # the numerics version of the records used (adagrow.config)
+
+    @property
+    def profile(self) -> str:
+        return self.profiles[0] if len(self.profiles) == 1 else "+".join(self.profiles)
 
     @property
     def smoke(self) -> bool:
-        """True when no full-profile record was available."""
-        return "full" not in self.profiles
+        """True when the records are a pipeline check (smoke, or any profile that is neither full nor
+        reference): not comparable with the thesis."""
+        return not ({"full", "reference"} & set(self.profiles))
+
+    @property
+    def latency_mixed(self) -> bool:
+        """The seeds' latencies were measured with different CPU thread counts (so none is shown)."""
+        return len(self.latency_threads) > 1
 
 
 def record_tag(record: Record) -> str | None:
@@ -76,8 +97,26 @@ def _latest_per_seed(records: list[Record]) -> list[Record]:
     return list(by_seed.values())
 
 
+def numerics_of(record: Record) -> int:
+    """The numerics version a record was computed with (1: records from before the version existed)."""
+    config = record.get("config")
+    return int(config.get("numerics", 1)) if isinstance(config, dict) else 1
+
+
+def one_profile(records: list[Record]) -> list[Record]:
+    """The records of the preferred profile present (``PROFILE_PREFERENCE``), of its newest numerics."""
+    profiles = {str(r.get("profile")) for r in records}
+    if not profiles:
+        return []
+    rank = {p: i for i, p in enumerate(PROFILE_PREFERENCE)}
+    chosen = min(profiles, key=lambda p: (rank.get(p, len(rank)), p))
+    mine = [r for r in records if str(r.get("profile")) == chosen]
+    newest = max(map(numerics_of, mine))
+    return [r for r in mine if numerics_of(r) == newest]
+
+
 def select_runs(records: Iterable[Record], dataset: str, tag: str) -> list[Record]:
-    """The ok training records of (dataset, tag): full profile if any, else whatever profile exists.
+    """The ok training records of (dataset, tag), of one profile (``one_profile``), the latest per seed.
 
     A pruned model's row before fine-tuning (``prune-…`` without ``-ft``) is read from the pipeline
     run of its ``-ft`` row, as it was right after the prune (``before_finetuning``)."""
@@ -86,8 +125,7 @@ def select_runs(records: Iterable[Record], dataset: str, tag: str) -> list[Recor
         return [b for b in map(before_finetuning, select_runs(records, dataset, tag + "-ft")) if b is not None]
     ok = [r for r in records if is_training(r) and r.get("status") == "ok" and r.get("dataset") == dataset
           and record_tag(r) == tag]
-    full = [r for r in ok if r.get("profile") == "full"]
-    return _latest_per_seed(full or ok)
+    return _latest_per_seed(one_profile(ok))
 
 
 def before_finetuning(record: Record) -> Record | None:
@@ -128,6 +166,15 @@ def _spread_over_seeds(columns: dict[str, list[float | None]]) -> dict[str, floa
     return {name: sd for name, values in columns.items() if (sd := _std(values)) is not None}
 
 
+def _ci_over_seeds(columns: dict[str, list[float | None]]) -> dict[str, float]:
+    out = {}
+    for name, values in columns.items():
+        present = [float(v) for v in values if v is not None]
+        if len(present) > 1:
+            out[name] = mean_ci(present).half_width
+    return out
+
+
 def latency_of(record: Record) -> tuple[dict[str, Any], str | None]:
     """(measurement, device) of a record's first latency measurement; ({}, None) when it has none.
 
@@ -154,6 +201,8 @@ def summarize(runs: list[Record]) -> Ours | None:
         return None
     latencies = [latency_of(r) for r in runs]
     spreads = [lat["spread"] for lat, _ in latencies if lat.get("spread") is not None]
+    threads = tuple(sorted({lat["threads"] for lat, _ in latencies if lat.get("threads") is not None}))
+    mixed = len(threads) > 1  # never average latencies of different thread counts
     archs = sorted({a for a in map(arch_of, runs) if a})
     seconds = [phase_seconds(r) for r in runs]
     per_seed = {"acc": [r.get("test_acc") for r in runs], "params": [r.get("params") for r in runs],
@@ -163,12 +212,15 @@ def summarize(runs: list[Record]) -> Ours | None:
         n=len(runs),
         profiles=tuple(sorted({str(r.get("profile")) for r in runs})),
         **{name: _mean(values) for name, values in per_seed.items()},
-        latency_ms=_mean([lat.get("median_ms") for lat, _ in latencies]),
-        latency_spread=max(spreads) if spreads else None,
+        latency_ms=None if mixed else _mean([lat.get("median_ms") for lat, _ in latencies]),
+        latency_spread=None if mixed else (max(spreads) if spreads else None),
         latency_noisy=any(bool(lat.get("noisy")) for lat, _ in latencies),
         arch=" / ".join(archs) or None,
         devices=tuple(sorted({d for _, d in latencies if d})),
         std=_spread_over_seeds(per_seed),
+        ci=_ci_over_seeds(per_seed),
+        latency_threads=threads,
+        numerics=max(map(numerics_of, runs)),
     )
 
 
@@ -194,5 +246,12 @@ def quant_accuracy(records: Iterable[Record], dataset: str, tag: str, select: di
     if not used:
         return None
     training_profiles = {str(r["run_dir"]): str(r.get("profile")) for r in records if is_training(r) and r.get("run_dir")}
-    return Ours(n=len(used), profiles=tuple(sorted({_trained_profile(r, training_profiles) for r in used})),
-                acc=statistics.fmean(r[field] for r in used), std=_spread_over_seeds({"acc": [r[field] for r in used]}))
+    by_profile: dict[str, list[Record]] = {}
+    for r in used:
+        by_profile.setdefault(_trained_profile(r, training_profiles), []).append(r)
+    rank = {p: i for i, p in enumerate(PROFILE_PREFERENCE)}
+    profile = min(by_profile, key=lambda p: (rank.get(p, len(rank)), p))  # one profile per cell
+    used = by_profile[profile]
+    accs = {"acc": [r[field] for r in used]}
+    return Ours(n=len(used), profiles=(profile,), acc=statistics.fmean(accs["acc"]), std=_spread_over_seeds(accs),
+                ci=_ci_over_seeds(accs))

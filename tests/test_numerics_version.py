@@ -4,7 +4,6 @@ configuration's result, and every record says which numerics produced it."""
 
 from __future__ import annotations
 
-
 from adagrow.config import NUMERICS_VERSION, RunConfig, identity_of
 from suites import _done
 

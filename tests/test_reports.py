@@ -133,7 +133,8 @@ def test_report_puts_our_mean_beside_the_thesis_and_marks_the_rest_not_run(tmp_p
     assert ours[1:3] == ["1-2-2-1", "1-2-2-1"]
     assert ours[3:5] == ["2.65M", "2.60M"] and ours[5:7] == ["246.66M", "240.00M"]
     assert ours[7:9] == ["2.11", "2.50"]  # latency: mean of the seeds' medians
-    assert ours[9:13] == ["93.14", "92.50 ± 0.71", "-0.64", "2"]  # mean ± sample std over the two seeds
+    # mean ± the 95% t half-width over two seeds: t(0.975, 1) = 12.706 (tables) × s 0.7071 / √2 = 6.35
+    assert ours[9:13] == ["93.14", "92.50 ± 6.35", "-0.64", "2"]
     for label, cells in rows.items():
         if label != "AdaGrow ResNet 1-2-2-1":
             assert cells[2] == cells[4] == cells[10] == "not run", label
@@ -141,7 +142,7 @@ def test_report_puts_our_mean_beside_the_thesis_and_marks_the_rest_not_run(tmp_p
     assert "92.50" in tex and r"\begin{tabular}" in tex and "Fake CPU" in tex
 
 
-def test_several_seeds_show_mean_and_std_where_they_differ_and_one_seed_shows_its_value(tmp_path):
+def test_several_seeds_show_mean_and_ci_where_they_differ_and_one_seed_shows_its_value(tmp_path):
     grown = [fabricated_record("adagrow-resnet-4b", seed, acc) for seed, acc in ((0, 92.0), (1, 94.0), (2, 93.0))]
     grown[2]["params"] = 2_900_000  # growing found another width under this seed
     grown[2]["gpu_seconds"] = {"train": 130.0, "test": 5.0}
@@ -154,12 +155,13 @@ def test_several_seeds_show_mean_and_std_where_they_differ_and_one_seed_shows_it
     main(["--results", str(results), "--out", str(out), "--tables", "3-19", "--format", "md", "--no-plots"])
     rows = table_lines(out / "table3-19.md")
     ours = rows["AdaGrow ResNet 1-2-2-1"]
-    assert ours[10] == "93.00 ± 1.00" and ours[12] == "3"
-    assert ours[4] == "2.70M ± 173.21K"  # params differ between the seeds
+    # t(0.975, 2) = 4.3027 (tables): 92, 94, 93 -> s = 1, half-width 4.3027 / √3 = 2.48
+    assert ours[10] == "93.00 ± 2.48" and ours[12] == "3"
+    assert ours[4] == "2.70M ± 430.27K"  # params differ between the seeds: s = 173.205K, × 4.30265 / √3
     assert ours[6] == "240.00M"  # the same MACs under every seed: no ± 0
     assert rows["ResNet-18 2-2-2-2"][10] == "88.00"  # one seed: no spread to show
-    assert rows["VGG-16 2-2-3-3-3"][10] == "80.50 ± 0.71 (smoke)"
-    assert "a ± b: the mean and sample standard deviation over the n seeds" in (out / "table3-19.md").read_text()
+    assert rows["VGG-16 2-2-3-3-3"][10] == "80.50 ± 6.35 (smoke)"
+    assert "the half-width of its 95% confidence interval" in (out / "table3-19.md").read_text()
 
 
 def test_smoke_only_rows_are_marked_and_failed_runs_ignored(tmp_path):

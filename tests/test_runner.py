@@ -402,3 +402,14 @@ def test_wandb_offline_writes_under_the_output_folder(tiny_mnist, tmp_path, monk
     run(_cfg(tiny_mnist, tmp_path / "out", epochs=1, wandb="offline"))
     (kwargs,) = inits
     assert kwargs["mode"] == "offline" and runner.Path(kwargs["dir"]) == tmp_path / "out"
+
+
+def test_latency_is_measured_with_the_pinned_thread_count_not_the_training_one(tiny_mnist, tmp_path):
+    # training on 2 threads (a local run's default here), latency pinned to 1: the record says 1, and the
+    # config's latency_threads, so that runs from different executors compare (issue 20, item 20)
+    rec = run(_cfg(tiny_mnist, tmp_path / "out", epochs=1, threads=2))
+    (latency,) = rec["latency_ms"].values()
+    assert latency["threads"] == 1 and rec["config"]["latency_threads"] == 1 and rec["config"]["threads"] == 2
+    assert "1 thread" in runner.summary_line(rec)
+    rec2 = run(_cfg(tiny_mnist, tmp_path / "out2", epochs=1, threads=1, latency_threads=2))
+    assert next(iter(rec2["latency_ms"].values()))["threads"] == 2

@@ -285,7 +285,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
     with timer.phase("measure"):
         example = _example_input(bundle, device)
         prof = profile(deploy, bundle.input_size, example=example)
-        latency = measure_latency(deploy, example, repeats=cfg.latency_repeats, threads=cfg.threads,
+        latency = measure_latency(deploy, example, repeats=cfg.latency_repeats, threads=cfg.latency_threads,
                                   channels_last=channels_last)
     deploy_path = run_dir / "deploy.pt"
     best = max(state["history"], key=lambda h: h["val_acc"]) if state["history"] else {}
@@ -470,10 +470,14 @@ def _example_input(bundle, device, batch: int = 1) -> torch.Tensor:
 
 
 def summary_line(r: dict[str, Any]) -> str:
-    lat = next(iter(r["latency_ms"].values()))["median_ms"] if r.get("latency_ms") else float("nan")
+    lat_m = next(iter(r["latency_ms"].values())) if r.get("latency_ms") else {}
+    lat = lat_m.get("median_ms", float("nan"))
+    how = "median, batch 1" + (f", {lat_m['threads']} thread{'s' * (lat_m['threads'] != 1)}" if lat_m.get("threads") else "")
+    if lat_m.get("noisy"):
+        how += ", NOISY: the repeats did not settle"
     arch = f" arch {r['arch']}" if r.get("arch") else ""
     secs = sum(r["gpu_seconds"].values())
     return (f"\n== {r['method']} / {r['dataset']} / {r.get('model')}{arch}\n"
             f"   test {r['test_acc']:.2f}%  (val {r['val_acc']:.2f}%)   params {r['params'] / 1e6:.3f}M   "
-            f"MACs {r['macs'] / 1e6:.2f}M   latency {lat:.2f} ms (median, batch 1)\n"
+            f"MACs {r['macs'] / 1e6:.2f}M   latency {lat:.2f} ms ({how})\n"
             f"   {r['time_unit']} {secs:.1f}   wall {r['wall_seconds']:.1f}s   record -> {r['suite']}.jsonl")
