@@ -232,6 +232,27 @@ def write_plots(records: list[dict], out: Path) -> list[Path]:
     return paths
 
 
+def write_leaderboards(records: list[dict], out: Path, formats: list[str], *, plots: bool) -> list[Path]:
+    """``leaderboard-<dataset>-<profile>.<fmt>`` and ``plots/pareto-<dataset>-<profile>.png`` for every
+    dataset and profile with training records."""
+    from reports import leaderboard
+
+    paths = []
+    for dataset in sorted({r["dataset"] for r in records if match.is_training(r) and r.get("dataset")}):
+        for profile in leaderboard.profiles_present(records, dataset):
+            grid = leaderboard.grid(records, dataset, profile)
+            if grid is None:
+                continue
+            for fmt in formats:
+                path = out / f"leaderboard-{dataset}-{_safe(profile)}.{fmt}"
+                atomic_write_text(path, FORMATS[fmt](grid))
+                paths.append(path)
+            if plots and (png := leaderboard.pareto_plot(records, dataset, profile,
+                                                         out / "plots" / f"pareto-{dataset}-{_safe(profile)}.png")):
+                paths.append(png)
+    return paths
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
@@ -279,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
                 path = args.out / f"{stem}.{fmt}"
                 atomic_write_text(path, FORMATS[fmt](grid))
                 written.append(path)
+    if not args.tables:  # a leaderboard per dataset and profile, with its Pareto plots
+        written += write_leaderboards(records, args.out, formats, plots=not args.no_plots)
     if not args.no_plots:
         written += write_plots(records, args.out)
     print(f"{len(records)} records from {args.results}; wrote {len(written)} files under {args.out}")

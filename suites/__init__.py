@@ -36,6 +36,9 @@ class Entry:
     options: dict[str, Any] = field(default_factory=dict)  # fields of the method's config dataclass
     epochs: int | None = None
     smoke: bool = False  # part of the short selection run under ``--profile smoke``
+    # part of the converged CPU selection run under ``--profile reference`` (issue 19: the rows a 2-core machine
+    # can afford to converge, three seeds each)
+    reference: bool = False
 
 
 SUITES: Registry[list[Entry]] = Registry("suite")
@@ -107,6 +110,9 @@ def _select(args: argparse.Namespace) -> list[Entry]:
     if args.profile == "smoke" and not args.all:
         # a smoke run of a suite checks the pipeline end to end, not every row: one run per kind
         return [e for e in entries if e.smoke]
+    if args.profile == "reference" and not args.all:
+        # the converged CPU selection: the rows of the reference tables a 2-core machine can afford
+        return [e for e in entries if e.reference]
     return entries
 
 

@@ -25,14 +25,16 @@ TEXT = ("imdb", "sst2")  # Table 3-28
 
 
 def vision_suite(dataset: str) -> list[Entry]:
+    # reference profile (MNIST, issue 19): Table 3-22's fixed ResNet-18 under both recipes, AdaGrow VGG and ResNet
     entries = [Entry(f"fixed-{m}-{recipe}", dataset, "fixed", m, recipe=recipe,
-                     smoke=(m, recipe) == ("resnet18", "thesis"))
+                     smoke=(m, recipe) == ("resnet18", "thesis"), reference=dataset == "mnist" and m == "resnet18")
                for recipe in ("thesis", "standard") for m in CNN_FIXED]
     # MNIST: "each block grows to at most one layer" and nothing else stops growth (Table 3-18; Table
     # 3-22: "even when each block may grow only once"), i.e. 1-1-1 / 1-1-1-1 without the automatic rule.
     cap = {"layers_per_block_cap": 1, "stop": "none"} if dataset == "mnist" else {}
     entries += [Entry(f"adagrow-{fam}-{blocks}b", dataset, "adagrow", fam, options={"blocks": blocks, **cap},
-                      smoke=(fam, blocks) == ("vgg", 3))
+                      smoke=(fam, blocks) == ("vgg", 3),
+                      reference=dataset == "mnist" and fam in ("vgg", "resnet") and blocks == 3)
                 for fam in CNN_FAMILIES for blocks in (3, 4)]
     entries += growing_entries(dataset)  # RandGrow, SplitGrow, MoGrow (Table 3-31's peers)
     if dataset in VIT_DATASETS:
@@ -43,7 +45,10 @@ def vision_suite(dataset: str) -> list[Entry]:
 
 
 def text_suite(dataset: str) -> list[Entry]:
-    return [Entry("adagrow-bert", dataset, "adagrow", "bert", recipe="adagrow-transformer", smoke=True),
+    return [Entry("adagrow-bert", dataset, "adagrow", "bert", recipe="adagrow-transformer", smoke=True,
+                  reference=dataset == "sst2"),
+            # the AdamW recipe the smoke runs found to learn where Table 3-18's SGD barely does (issue 19: both named)
+            Entry("adagrow-bert-adamw", dataset, "adagrow", "bert", recipe="transformer-adamw", reference=dataset == "sst2"),
             Entry("fixed-bert_small", dataset, "fixed", "bert_small", recipe="thesis"),
             Entry("fixed-bert_base", dataset, "fixed", "bert_base", recipe="thesis")]
 

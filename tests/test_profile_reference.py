@@ -45,3 +45,18 @@ def test_reference_runs_are_named_apart_from_smoke_and_full():
     names = {p: RunConfig(dataset="mnist", method="fixed", model="resnet18", profile=p).run_name
              for p in ("smoke", "reference", "full")}
     assert len(set(names.values())) == 3 and "-reference-" in names["reference"]
+
+
+def test_the_reference_selection_of_the_mnist_and_sst2_suites():
+    import argparse
+
+    from suites import _select
+
+    def names(suite):
+        args = argparse.Namespace(name=suite, only=None, profile="reference", all=False)
+        return sorted(e.name for e in _select(args))
+
+    # issue 19: Table 3-22's fixed ResNet-18 under both recipes, AdaGrow VGG and ResNet (3 blocks) from the seed
+    assert names("mnist") == ["adagrow-resnet-3b", "adagrow-vgg-3b", "fixed-resnet18-standard", "fixed-resnet18-thesis"]
+    # the growing BERT under Table 3-18's SGD recipe and under the AdamW recipe that learns, both named
+    assert names("sst2") == ["adagrow-bert", "adagrow-bert-adamw"]

@@ -1,0 +1,201 @@
+"""The leaderboard of one (dataset, profile): every method's test accuracy with its 95% interval, the paired
+difference to AdaGrow over the same seeds, params, MACs, CPU latency with its spread and thread count, and the
+training seconds per phase; plus the accuracy–params and accuracy–training-time Pareto plots.
+
+One page per dataset and profile, never mixing profiles (a smoke page says it is a pipeline check).  A row's
+"vs AdaGrow" cell is ``other − AdaGrow`` over the seeds both ran (``reports.stats.paired_difference``), and its
+verdict says "better" / "worse" only where the interval excludes zero — whichever method wins.  AdaGrow is the
+row named in ``BASELINES`` for the dataset (the first one present).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from reports import render
+from reports.match import PROFILE_PREFERENCE, is_training, latency_of, numerics_of, phase_seconds, record_tag
+from reports.stats import Estimate, mean_ci, paired_difference
+
+Record = dict[str, Any]
+# The AdaGrow row every other row is compared with, per dataset: the first of these with records.
+BASELINES = ("adagrow-vgg-3b", "adagrow-resnet-3b", "adagrow-bert", "adagrow-vit")
+PHASES = ("train", "grow", "prune", "finetune", "eval")  # the phases shown (seconds; "total" sums every phase)
+
+
+def is_episodic(record: Record) -> bool:
+    """A meta-learning record (M-NAS, MAML): its accuracy is over few-shot episodes, not the dataset's test
+    split, so it has its own table (reports/mnas.py) and no place on a dataset's leaderboard."""
+    return "meta_train_final" in record or record.get("kind") == "meta"
+
+
+def _latest_per_seed(records: list[Record]) -> dict[Any, Record]:
+    by_seed: dict[Any, Record] = {}
+    for r in records:
+        by_seed[r.get("seed")] = r
+    return by_seed
+
+
+def runs_by_row(records: list[Record], dataset: str, profile: str) -> dict[str, dict[Any, Record]]:
+    """tag -> {seed: its latest ok record} for one dataset and profile, newest numerics version of each tag."""
+    rows: dict[str, list[Record]] = defaultdict(list)
+    for r in records:
+        if (is_training(r) and r.get("status") == "ok" and r.get("dataset") == dataset
+                and str(r.get("profile")) == profile and record_tag(r) and not is_episodic(r)):
+            rows[record_tag(r)].append(r)
+    out = {}
+    for tag, runs in rows.items():
+        newest = max(map(numerics_of, runs))
+        out[tag] = _latest_per_seed([r for r in runs if numerics_of(r) == newest])
+    return out
+
+
+def _estimate(values: list[float | None]) -> Estimate | None:
+    present = [float(v) for v in values if v is not None]
+    return mean_ci(present) if present else None
+
+
+def _mean_of(values: list[float | None]) -> float | None:
+    est = _estimate(values)
+    return None if est is None else est.mean
+
+
+def _count(x: float | None) -> str:
+    if x is None:
+        return "—"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= scale:
+            return f"{x / scale:.2f}{suffix}"
+    return f"{x:.0f}"
+
+
+def _latency(runs: list[Record]) -> str:
+    lats = [latency_of(r)[0] for r in runs]
+    threads = {lat.get("threads") for lat in lats if lat}
+    if len(threads) > 1:
+        return "mixed threads"
+    est = _estimate([lat.get("median_ms") for lat in lats])
+    if est is None:
+        return "—"
+    spread = max((lat["spread"] for lat in lats if lat.get("spread") is not None), default=None)
+    text = f"{est.mean:.2f}" + (f" ±{50 * spread:.0f}%" if spread is not None else "")
+    (n_threads,) = threads or {None}
+    text += f" ({n_threads}t)" if n_threads else ""
+    return text + (" †" if any(lat.get("noisy") for lat in lats) else "")
+
+
+def _phases(runs: list[Record]) -> str:
+    secs = [r.get("gpu_seconds") or {} for r in runs]
+    parts = []
+    for phase in PHASES:
+        est = _estimate([s.get(phase) for s in secs if phase in s])
+        if est is not None and est.mean >= 0.5:
+            parts.append(f"{phase} {est.mean:.0f}")
+    total = _estimate([phase_seconds(r)["total_s"] for r in runs])
+    return (f"{total.mean:.0f}" if total else "—") + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _versus(base: dict[Any, Record] | None, mine: dict[Any, Record], is_base: bool) -> str:
+    if is_base:
+        return "baseline"
+    if base is None:
+        return "—"
+    paired = paired_difference({s: r.get("test_acc") for s, r in base.items()},
+                               {s: r.get("test_acc") for s, r in mine.items()})
+    if paired is None:
+        return "no shared seed"
+    return f"{paired.difference.format()} (n={len(paired.seeds)}; {paired.verdict})"
+
+
+def grid(records: list[Record], dataset: str, profile: str) -> render.Grid | None:
+    """The leaderboard of one dataset and profile, best mean accuracy first; None without records."""
+    rows = runs_by_row(records, dataset, profile)
+    if not rows:
+        return None
+    base_tag = next((t for t in BASELINES if t in rows), None)
+    base = rows.get(base_tag) if base_tag else None
+    ordered = sorted(rows.items(), key=lambda kv: -(_mean_of([r.get("test_acc") for r in kv[1].values()]) or 0.0))
+    header = ["Method", "arch", "n", "test acc % (95% CI)", "vs AdaGrow: paired Δ acc (95% CI)", "params", "MACs",
+              "CPU latency ms", "train seconds: total (per phase)"]
+    lines = []
+    for tag, by_seed in ordered:
+        runs = list(by_seed.values())
+        acc = _estimate([r.get("test_acc") for r in runs])
+        archs = sorted({str(r.get("arch") or r.get("model") or "") for r in runs} - {""})
+        lines.append([tag, " / ".join(archs) or "—", str(len(runs)), acc.format() if acc else "—",
+                      _versus(base, by_seed, tag == base_tag),
+                      _count(_mean_of([r.get("params") for r in runs])), _count(_mean_of([r.get("macs") for r in runs])),
+                      _latency(runs), _phases(runs)])
+    title = f"Leaderboard — {dataset}, profile {profile}"
+    if profile == "smoke":
+        title += " (pipeline check: a few epochs on a subset; not a result)"
+    notes = [
+        f"Every row: ok records of profile {profile!r} only (never mixed with another profile), the newest numerics "
+        "version, the latest record per seed.",
+        "test acc: mean over the n seeds ± the half-width of the 95% Student-t interval (one seed: no interval).",
+        f"vs AdaGrow: the mean paired difference (row − {base_tag or 'AdaGrow'}) over the seeds both ran, with its "
+        "95% interval; 'better' / 'worse' only where the interval excludes zero, else 'no difference shown'.",
+        "params / MACs: the fused deploy model at batch 1 (mean over seeds).",
+        "CPU latency: median batch-1 forward (mean over seeds), ± half the p10–p90 range of the repeats (largest "
+        "over seeds), (Nt) the pinned thread count; † a record flags it noisy.",
+        "train seconds: every phase of the run summed (CPU- or GPU-seconds, as the record's time_unit), mean over "
+        "seeds; for a pruning row this includes its dense pretraining.",
+    ]
+    return render.Grid(title, header, lines, notes)
+
+
+def profiles_present(records: list[Record], dataset: str) -> list[str]:
+    found = {str(r.get("profile")) for r in records
+             if is_training(r) and r.get("dataset") == dataset and not is_episodic(r)}
+    rank = {p: i for i, p in enumerate(PROFILE_PREFERENCE)}
+    return sorted(found, key=lambda p: (rank.get(p, len(rank)), p))
+
+
+# ------------------------------------------------------------------------------------------------ plots
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point dominates (lower or equal cost and higher or equal accuracy, one
+    strictly), in order of increasing cost."""
+    front = []
+    for i, (cost, acc) in enumerate(points):
+        dominated = any((c <= cost and a >= acc) and (c < cost or a > acc) for j, (c, a) in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: points[i][0])
+
+
+def pareto_plot(records: list[Record], dataset: str, profile: str, path: Path) -> Path | None:
+    """Accuracy vs params (left) and vs training seconds (right), mean ± 95% CI per method, the Pareto front
+    drawn; None when there is nothing to draw."""
+    from reports.plots import plt  # Agg backend set there
+
+    rows = runs_by_row(records, dataset, profile)
+    pts = []
+    for tag, by_seed in rows.items():
+        runs = list(by_seed.values())
+        acc = _estimate([r.get("test_acc") for r in runs])
+        params = _estimate([r.get("params") for r in runs])
+        secs = _estimate([phase_seconds(r)["total_s"] for r in runs])
+        if acc and params and secs:
+            pts.append((tag, acc, params.mean, secs.mean))
+    if not pts:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, (xi, xlabel) in zip(axes, ((2, "params (fused deploy model)"), (3, "training seconds (all phases)"))):
+        xy = [(p[xi], p[1].mean) for p in pts]
+        for (tag, acc, *_), (x, y) in zip(pts, xy):
+            ax.errorbar(x, y, yerr=acc.half_width or 0, fmt="o", ms=4, capsize=2)
+            ax.annotate(tag, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        front = pareto_front(xy)
+        ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "--", color="grey", lw=0.8, label="Pareto front")
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("test accuracy % (mean ± 95% CI)")
+        ax.legend(fontsize=7, loc="lower right")
+    kind = " — smoke: pipeline check, not a result" if profile == "smoke" else ""
+    fig.suptitle(f"{dataset}, profile {profile}{kind}", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

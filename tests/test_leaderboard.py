@@ -1,0 +1,41 @@
+"""The leaderboard page (reports/leaderboard.py): one profile per page, paired differences against AdaGrow over
+the same seeds with a verdict only where the 95% interval excludes zero, whoever wins; the Pareto front."""
+
+from __future__ import annotations
+
+from reports import leaderboard
+from tests.test_reports import fabricated_record
+
+
+def _rec(tag, seed, acc, profile="reference", **kw):
+    return fabricated_record(tag, seed, acc, profile=profile, dataset="mnist", **kw)
+
+
+def test_pareto_front_by_hand():
+    # (cost, acc): b dominates c (cheaper and better); a and b trade cost against accuracy; d is dominated by b
+    points = [(1.0, 90.0), (2.0, 95.0), (3.0, 94.0), (2.5, 95.0)]
+    assert leaderboard.pareto_front(points) == [0, 1]
+
+
+def test_a_competitor_that_wins_on_every_seed_is_reported_better():
+    records = [_rec("adagrow-vgg-3b", s, acc) for s, acc in ((0, 99.0), (1, 99.1), (2, 99.05))]
+    records += [_rec("splitgrow-vgg-3b", s, acc) for s, acc in ((0, 99.3), (1, 99.4), (2, 99.38))]
+    records += [_rec("randgrow-vgg-3b", s, acc) for s, acc in ((0, 99.2), (1, 98.9), (2, 99.1))]
+    g = leaderboard.grid(records, "mnist", "reference")
+    rows = {r[0]: r for r in g.rows}
+    assert g.rows[0][0] == "splitgrow-vgg-3b"  # best mean first
+    assert rows["splitgrow-vgg-3b"][4].endswith("(n=3; better)")
+    assert rows["randgrow-vgg-3b"][4].endswith("(n=3; no difference shown)")
+    assert rows["adagrow-vgg-3b"][4] == "baseline"
+
+
+def test_pages_never_mix_profiles_and_leave_out_episodic_records():
+    records = [_rec("adagrow-vgg-3b", 0, 99.0), _rec("adagrow-vgg-3b", 1, 50.0, profile="smoke")]
+    meta = _rec("mnas-5w1s", 0, 41.0)
+    meta["meta_train_final"] = {}
+    records.append(meta)
+    ref = leaderboard.grid(records, "mnist", "reference")
+    assert [r[0] for r in ref.rows] == ["adagrow-vgg-3b"] and ref.rows[0][2] == "1"
+    smoke = leaderboard.grid(records, "mnist", "smoke")
+    assert "not a result" in smoke.title and smoke.rows[0][3] == "50.00"
+    assert leaderboard.profiles_present(records, "mnist") == ["reference", "smoke"]
