@@ -93,7 +93,8 @@ def _phases(runs: list[Record]) -> str:
         if est is not None and est.mean >= 0.5:
             parts.append(f"{phase} {est.mean:.0f}")
     total = _estimate([phase_seconds(r)["total_s"] for r in runs])
-    return (f"{total.mean:.0f}" if total else "—") + (f" ({', '.join(parts)})" if parts else "")
+    busy = " ‡" if any((r.get("machine_load") or {}).get("busy") for r in runs) else ""
+    return (f"{total.mean:.0f}" if total else "—") + (f" ({', '.join(parts)})" if parts else "") + busy
 
 
 def _versus(base: dict[Any, Record] | None, mine: dict[Any, Record], is_base: bool) -> str:
@@ -140,7 +141,8 @@ def grid(records: list[Record], dataset: str, profile: str) -> render.Grid | Non
         "CPU latency: median batch-1 forward (mean over seeds), ± half the p10–p90 range of the repeats (largest "
         "over seeds), (Nt) the pinned thread count; † a record flags it noisy.",
         "train seconds: every phase of the run summed (CPU- or GPU-seconds, as the record's time_unit), mean over "
-        "seeds; for a pruning row this includes its dense pretraining.",
+        "seeds; for a pruning row this includes its dense pretraining; ‡ some seed ran on a machine whose mean "
+        "load exceeded its cores (other work competed): those seconds are not the machine's speed.",
     ]
     return render.Grid(title, header, lines, notes)
 

@@ -39,3 +39,12 @@ def test_pages_never_mix_profiles_and_leave_out_episodic_records():
     smoke = leaderboard.grid(records, "mnist", "smoke")
     assert "not a result" in smoke.title and smoke.rows[0][3] == "50.00"
     assert leaderboard.profiles_present(records, "mnist") == ["reference", "smoke"]
+
+
+def test_seconds_measured_under_load_are_flagged():
+    quiet = _rec("adagrow-vgg-3b", 0, 99.0)
+    quiet["machine_load"] = {"cores": 2, "mean_1min": 1.9, "max_1min": 2.1, "busy": False}
+    busy = _rec("fixed-resnet18-thesis", 0, 99.4)
+    busy["machine_load"] = {"cores": 2, "mean_1min": 9.5, "max_1min": 12.0, "busy": True}
+    rows = {r[0]: r for r in leaderboard.grid([quiet, busy], "mnist", "reference").rows}
+    assert rows["fixed-resnet18-thesis"][8].endswith("‡") and not rows["adagrow-vgg-3b"][8].endswith("‡")

@@ -410,6 +410,10 @@ def test_latency_is_measured_with_the_pinned_thread_count_not_the_training_one(t
     rec = run(_cfg(tiny_mnist, tmp_path / "out", epochs=1, threads=2))
     (latency,) = rec["latency_ms"].values()
     assert latency["threads"] == 1 and rec["config"]["latency_threads"] == 1 and rec["config"]["threads"] == 2
+    # and the machine's load over the run, so that seconds measured on a shared machine are flagged
+    assert rec["machine_load"]["cores"] >= 1 and rec["machine_load"]["busy"] in (True, False)
+    assert runner.load_summary([1.0, 3.0]) | {"cores": 2} == {"cores": 2, "mean_1min": 2.0, "max_1min": 3.0,
+                                                              "busy": runner.load_summary([1.0, 3.0])["busy"]}
     assert "1 thread" in runner.summary_line(rec)
     rec2 = run(_cfg(tiny_mnist, tmp_path / "out2", epochs=1, threads=1, latency_threads=2))
     assert next(iter(rec2["latency_ms"].values()))["threads"] == 2

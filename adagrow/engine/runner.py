@@ -261,6 +261,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                 wandb.log({"growth/params": event["params_after"], "growth/val_acc_after": after["acc"]},
                           step=epoch + 1)
             state["history"].append(metrics)
+            state.setdefault("load", []).append(machine_load())  # timings taken under load are flagged
             state["epoch"] = epoch + 1
             wandb.log(metrics, step=epoch + 1)
             state["wall_seconds"] = wall_before + time.perf_counter() - wall0
@@ -298,6 +299,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
         "latency_ms": {latency["device"]: latency},
         "gpu_seconds": dict(timer.seconds), "time_unit": timer.unit, "compile": compiler.record(),
         "wall_seconds": wall_before + time.perf_counter() - wall0, "segments": state["segments"],
+        "machine_load": load_summary(state.get("load", [])),
         "epochs": epochs, "history": state["history"], "growth_events": state["events"],
         "deploy_model": str(deploy_path),
     }
@@ -467,6 +469,27 @@ def _example_input(bundle, device, batch: int = 1) -> torch.Tensor:
     if len(bundle.input_size) == 1:
         return torch.full((batch, bundle.input_size[0]), 5, dtype=torch.long, device=device)
     return torch.randn(batch, *bundle.input_size, device=device)
+
+
+def machine_load() -> float | None:
+    """The machine's 1-minute load average (None where the OS has none): sampled once per epoch, so that a
+    record says whether its seconds were measured on a quiet machine or one shared with other work."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def load_summary(samples: list[float | None]) -> dict[str, Any]:
+    """Mean and max of the per-epoch load samples against the usable cores; ``busy`` when the mean load exceeds
+    the cores (other processes competed for them: the record's times are not the machine's speed)."""
+    present = [s for s in samples if s is not None]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if not present:
+        return {"cores": cores, "mean_1min": None, "max_1min": None, "busy": None}
+    mean = sum(present) / len(present)
+    return {"cores": cores, "mean_1min": round(mean, 2), "max_1min": round(max(present), 2),
+            "busy": mean > (cores or 1) + 0.5}
 
 
 def summary_line(r: dict[str, Any]) -> str:
