@@ -127,7 +127,7 @@ class APS(Method):
         return "retrain"
 
     def change_phase(self, epoch: int) -> str:
-        return "search"
+        return "search" if self.cfg.strategy == "search" else "idle"
 
     def sharing_at(self, step: int) -> float:
         """The cosine variant's mixing scalar: 1 through the warm-up, then a half cosine to --final-sharing."""
