@@ -25,7 +25,8 @@ def bamc_entries(dataset: str) -> list[Entry]:
         # the baselines at BAMC's 3-bit budget as runs of their own (each BAMC record also holds them, measured
         # on the very model it quantized, at its own average width)
         *(Entry(f"bamc-vgg122-3bit-{kind}", dataset, "bamc", "vgg:1-2-2",
-                options={"variant": "posthoc", "allocation": kind, "avg_bits": 3.0}) for kind in ("uniform", "random", "hessian")),
+                options={"variant": "posthoc", "allocation": kind, "avg_bits": 3.0})
+          for kind in ("uniform", "random", "hessian")),
         Entry("bamc-resnet18", dataset, "bamc", "resnet18"),
         Entry("bamc-resnet18-3bit", dataset, "bamc", "resnet18", options={"avg_bits": 3.0}),
         Entry("bamc-resnet18-posthoc", dataset, "bamc", "resnet18", options={"variant": "posthoc"}),

@@ -149,10 +149,13 @@ def test_bamc_without_a_trained_start_is_one_clear_error(tiny_mnist, tmp_path):
 def test_the_bamc_report_has_bamc_uniform_and_float_rows_from_one_run(tiny_mnist, tmp_path):
     from reports import second_thesis
 
-    mcfg = BAMCConfig(variant="posthoc", max_bits=3)
+    mcfg = BAMCConfig(variant="posthoc", max_bits=3, hessian_probes=2, hessian_samples=32)
     rec = run(_cfg(tiny_mnist, tmp_path, "bamc", mcfg, epochs=1, suite="bamc-mnist", tag="bamc-vgg122-posthoc"))
     rows = [r for r in second_thesis.bamc_grid(second_thesis.read_records(tmp_path)).rows if r[:2] == ["mnist", "bamc-vgg122-posthoc"]]
-    assert [r[2] for r in rows] == ["BAMC", "uniform W4 (rtn)", "uniform W8 (rtn)", "float32 (start)"]
+    assert [r[2].strip() for r in rows] == [
+        f"BAMC (bits {rec['bamc']['bits_status']})", "before quantization (the model quantized)",
+        "uniform allocation, same bits and format", "random allocation, same bits and format",
+        "hessian allocation, same bits and format", "uniform W4 (rtn)", "uniform W8 (rtn)", "float32 (start)"]
     assert rows[0][3] == f"{rec['test_acc']:.2f}" and rows[0][4] == f"{rec['bamc']['avg_bits']:.2f}"
     assert all(r[-1] == second_thesis.PAPER for r in rows)
 
