@@ -22,6 +22,7 @@ from suites.second_thesis import DATASETS, aps_entries, bamc_entries
 PAPER = "—"  # the paper's cell: empty until its own number is found
 NOT_RUN = "not run"
 # the AdaGrow and fixed rows of the APS table (the dataset suite's entry names)
+ALLOCATION_ORDER = ("uniform", "random", "hessian")  # BAMC's comparison rows, in this order
 APS_REFERENCES = ("adagrow-vgg-3b", "fixed-resnet18-thesis", "fixed-resnet18-standard")
 
 
@@ -54,19 +55,36 @@ def bamc_grid(records: list[dict]) -> render.Grid:
                 rows.append([dataset, entry.name, NOT_RUN, "", "", "", "", PAPER])
                 continue
             info = rec["bamc"]
-            rows.append([dataset, entry.name + _smoke(rec), "BAMC", _acc(rec["test_acc"]), f"{info['avg_bits']:.2f}",
+            name = entry.name + _smoke(rec)
+            allocation = info.get("allocation", "dp")
+            label = "BAMC" if allocation == "dp" else f"{allocation} allocation"
+            if allocation == "dp" and info.get("bits_status"):
+                label += f" (bits {info['bits_status']})"
+            rows.append([dataset, name, label, _acc(rec["test_acc"]), f"{info['avg_bits']:.2f}",
                          format_count(info["size_bytes"]), _seconds(rec, ("search", "bamc", "quantize")), PAPER])
+            if "before_snap" in info:
+                rows.append([dataset, name, "  before quantization (the model quantized)",
+                             _acc(info["before_snap"]["test_acc"]), "32", "—", "—", PAPER])
+            baselines = info.get("baselines", {})
+            for kind, row in sorted(baselines.items(), key=lambda kv: ALLOCATION_ORDER.index(kv[0])):
+                rows.append([dataset, name, f"  {kind} allocation, same bits and format", _acc(row["test_acc"]),
+                             f"{row['avg_bits']:.2f}", format_count(row["size_bytes"]), "—", PAPER])
             for key, row in info.get("uniform", {}).items():
-                rows.append([dataset, entry.name + _smoke(rec), f"uniform {key.upper()} ({row['method']})",
+                rows.append([dataset, name, f"uniform {key.upper()} ({row['method']})",
                              _acc(row["test_acc"]), str(row["bits"]), format_count(row["size_bytes"]), "0s", PAPER])
-            rows.append([dataset, entry.name + _smoke(rec), "float32 (start)", _acc(info["float"]["test_acc"]), "32",
+            rows.append([dataset, name, "float32 (start)", _acc(info["float"]["test_acc"]), "32",
                          format_count(info["float_size_bytes"]), "—", PAPER])
     return render.Grid(
         "BAMC vs uniform precision (ours; paper column empty)",
         ["dataset", "entry", "precision", "test acc (%)", "avg bits", "size (bytes)", "search time", "paper acc"],
         rows,
-        ["All values are ours. The uniform rows quantize the model BAMC started from (weight-only, every BAMC layer at "
-         "that width, per-row grids); BAMC's row is its model after the search and quantization.",
+        ["All values are ours. The uniform W4/W8 rows quantize the model BAMC started from (weight-only, every BAMC layer "
+         "at that width, per-row grids); BAMC's row is its model after the search and quantization; 'bits inferred' "
+         "where every layer's width is the same over the --resolution sweep, else 'set by --resolution'.",
+         "The indented rows are measured in the same run on the model BAMC quantized (before its snap): the "
+         "uniform, random and Hessian-trace (HAWQ-v2) allocations at BAMC's average width or below, in BAMC's storage "
+         "format (codebooks, or the --quantizer's grids). '-3bit-<allocation>' entries are those baselines as runs "
+         "of their own at 3 bits.",
          "Search time: GPU (or CPU process) seconds of the search, prior-training and quantize phases.",
          "paper acc: where BAMC's (JSTSP 2020) own number would go; none is in the thesis or our notes."])
 

@@ -22,6 +22,11 @@ def bamc_entries(dataset: str) -> list[Entry]:
         Entry("bamc-vgg122-3bit", dataset, "bamc", "vgg:1-2-2", options={"avg_bits": 3.0}),
         Entry("bamc-vgg122-posthoc", dataset, "bamc", "vgg:1-2-2", options={"variant": "posthoc"}, smoke=True),
         Entry("bamc-vgg122-obs", dataset, "bamc", "vgg:1-2-2", options={"quantizer": "obs"}),
+        # the baselines at BAMC's 3-bit budget as runs of their own (each BAMC record also holds them, measured
+        # on the very model it quantized, at its own average width)
+        *(Entry(f"bamc-vgg122-3bit-{kind}", dataset, "bamc", "vgg:1-2-2",
+                options={"variant": "posthoc", "allocation": kind, "avg_bits": 3.0})
+          for kind in ("uniform", "random", "hessian")),
         Entry("bamc-resnet18", dataset, "bamc", "resnet18"),
         Entry("bamc-resnet18-3bit", dataset, "bamc", "resnet18", options={"avg_bits": 3.0}),
         Entry("bamc-resnet18-posthoc", dataset, "bamc", "resnet18", options={"variant": "posthoc"}),
@@ -34,6 +39,9 @@ def aps_entries(dataset: str) -> list[Entry]:
         Entry("aps-vgg122-30", dataset, "aps", options={"budget": 0.3}),
         Entry("aps-vgg122-50-ordinal", dataset, "aps", options={"budget": 0.5, "sharing": "ordinal"}),
         Entry("aps-vgg122-50-independent", dataset, "aps", options={"budget": 0.5, "sharing": "independent"}),
+        Entry("aps-vgg122-50-cosine", dataset, "aps", options={"budget": 0.5, "sharing": "cosine"}),
+        Entry("aps-vgg122-50-uniform", dataset, "aps", options={"budget": 0.5, "strategy": "uniform"}),
+        Entry("aps-vgg122-50-random", dataset, "aps", options={"budget": 0.5, "strategy": "random"}),
     ]
 
 

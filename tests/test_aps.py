@@ -144,3 +144,94 @@ def test_the_aps_report_row_holds_the_run_and_the_paper_cell_stays_empty(tiny_mn
     assert all(r[2] == second_thesis.NOT_RUN for r in grid.rows if r[:2] != ["mnist", "aps-vgg122-50"])
     assert second_thesis.main(["--results", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
     assert "aps-vgg122-50" in (tmp_path / "out" / "second-thesis-aps.md").read_text()
+
+
+# ---- learned transforms, the controller, the baselines (issue 18, item 8) -----------------------------------
+def test_the_sharing_measure_of_a_tiny_layer_is_the_papers_sum_of_squared_overlaps():
+    import math
+
+    from baselines.search.supernet import sharing_penalty
+
+    # candidates of 1 and 2 channels over 3 meta rows: P_1 = e_1; P_2 = [(cos t, sin t, 0), e_3]
+    layer = APSConv(1, (1, 2), learned=True)
+    t = math.pi / 3
+    layer.proj.copy_(torch.tensor([[1.0, math.cos(t), 0.0], [0.0, math.sin(t), 0.0], [0.0, 0.0, 1.0]]))
+    # Σ_{i<j} ||P_i^T P_j||_F^2 = cos² t = 1/4, over its ordinal value min(1, 2) = 1
+    assert sharing_level(layer) == pytest.approx(0.25)
+    # the penalty: every ordered pair of distinct columns, 2 · cos² t (P_2's own columns are orthogonal)
+    assert float(sharing_penalty(layer.proj)) == pytest.approx(0.5)
+
+
+def test_learned_transforms_start_ordinal_and_the_penalty_takes_them_to_independent_orthonormal_candidates():
+    from baselines.search.supernet import transform_step
+
+    layer = APSConv(3, CANDS, learned=True)
+    assert sharing_level(layer) == pytest.approx(1.0, abs=1e-3)
+    w_small, w_big = layer.weight(0).detach(), layer.weight(2).detach()
+    assert torch.allclose(w_big[:4], w_small, atol=0.05 * float(w_small.abs().max()))  # nested, as ordinal sharing
+    levels = []
+    for _ in range(300):
+        transform_step(layer, 0.02)
+        levels.append(sharing_level(layer))
+    assert levels[-1] < 1e-4  # independent: no overlap between candidates
+    for i in range(3):  # and each candidate's own transform orthonormal (its channels stay distinct)
+        p = layer.transform(i)
+        assert torch.allclose(p @ p.T, torch.eye(CANDS[i]), atol=1e-3)
+
+
+def test_the_task_loss_does_not_train_the_transforms():
+    layer = APSConv(3, CANDS, learned=True)
+    assert "proj" not in dict(layer.named_parameters())
+    before = layer.proj.clone()
+    opt = torch.optim.SGD(layer.parameters(), lr=1.0)
+    layer(torch.randn(2, 3, 8, 8)).sum().backward()
+    opt.step()
+    assert torch.equal(layer.proj, before) and layer.meta.grad is not None
+
+
+def test_the_controller_learns_the_rewarded_width_within_a_search(monkeypatch):
+    from baselines.search.aps import APS
+
+    aps = APS(dataclasses.replace(SMALL, controller_lr=0.05, entropy_weight=0.0))
+    aps.result["budget"] = float("inf")
+    monkeypatch.setattr(aps, "cost", lambda choices: 1)
+    monkeypatch.setattr(aps, "sub_accuracy", lambda model, choices, x, y: 1.0 if choices[0] == 2 else 0.0)
+    aps._val = iter(lambda: (None, None), 0)
+    for step in range(200):
+        aps.steps = step
+        aps.update_controller(None)
+    assert aps.favourite()[0] == 2 and torch.softmax(aps.logits[0], 0)[2] > 0.9
+    assert sum(aps._epoch["reward"][-20:]) / 20 > sum(aps._epoch["reward"][:20]) / 20  # the reward curve rises
+
+
+def test_a_learned_search_records_its_reward_curve_and_the_supernets_accuracy(tiny_mnist, tmp_path):
+    rec = run(_cfg(tiny_mnist, tmp_path, dataclasses.replace(SMALL, warmup=0.0)))
+    curve = rec["aps"]["controller"]
+    assert [c["epoch"] for c in curve] == [1, 2] and all(c["updates"] > 0 for c in curve)
+    assert all(0 <= c["mean_reward"] <= 1 and 0 <= c["supernet_val_acc"] <= 100 for c in curve)
+    assert rec["aps"]["sharing"] == "learned" and rec["aps"]["sharing_levels"][-1] < rec["aps"]["sharing_levels"][0]
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "random"])
+def test_the_width_baselines_are_the_largest_networks_within_the_budget_of_their_multipliers(strategy):
+    from baselines.search.aps import APS
+
+    aps = APS(dataclasses.replace(SMALL, strategy=strategy))
+    aps._shape = ((1, 16, 16), 10)
+    aps.result["budget"] = aps.budget()
+    widths = aps.baseline_widths(seed=0)
+    mults = aps.result["baseline_multipliers"]
+    assert aps.cost_of(widths) <= aps.result["budget"]
+    refs = [8, 16]  # SMALL's reference width per layer
+    assert widths == [max(1, round(w * m)) for w, m in zip(refs, mults)]
+    bigger = [max(1, round(w * m * 1.05)) for w, m in zip(refs, mults)]  # 5% wider is over the budget
+    assert aps.cost_of(bigger) > aps.result["budget"]
+    if strategy == "uniform":
+        assert mults[0] == pytest.approx(mults[1])
+
+
+def test_a_width_baseline_retrains_for_the_same_epochs_as_aps(tiny_mnist, tmp_path):
+    rec = run(_cfg(tiny_mnist, tmp_path, dataclasses.replace(SMALL, strategy="uniform")))
+    assert rec["aps"]["strategy"] == "uniform" and rec["macs"] == rec["aps"]["cost"] <= rec["aps"]["budget"]
+    assert {"idle", "retrain"} <= set(rec["gpu_seconds"]) and "search" not in rec["gpu_seconds"]
+    assert rec["growth_events"][0]["epoch"] == SMALL.search_epochs  # re-initialised where APS retrains

@@ -104,7 +104,7 @@ def distinct_per_layer(model: nn.Module) -> dict[str, int]:
 
 @pytest.mark.parametrize("variant", ["train", "posthoc"])
 def test_a_bamc_run_quantizes_every_layer_to_at_most_2_to_the_b_values_and_records_it(variant, tiny_mnist, tmp_path):
-    mcfg = BAMCConfig(variant=variant, max_bits=4, update_every=5, avg_bits=3.0)
+    mcfg = BAMCConfig(variant=variant, max_bits=4, update_every=5, avg_bits=3.0, compare=(), resolution_sweep=())
     rec = run(_cfg(tiny_mnist, tmp_path, "bamc", mcfg, epochs=2))
     info = rec["bamc"]
     layers = {r["name"]: r for r in info["layers"]}
@@ -121,7 +121,7 @@ def test_a_bamc_run_quantizes_every_layer_to_at_most_2_to_the_b_values_and_recor
 
 
 def test_requantizing_with_rtn_keeps_2_to_the_b_values_per_row(tiny_mnist, tmp_path):
-    rec = run(_cfg(tiny_mnist, tmp_path, "bamc", BAMCConfig(variant="posthoc", max_bits=3, quantizer="rtn"), epochs=1))
+    rec = run(_cfg(tiny_mnist, tmp_path, "bamc", BAMCConfig(variant="posthoc", max_bits=3, quantizer="rtn", compare=()), epochs=1))
     bits = {r["name"]: r["bits"] for r in rec["bamc"]["layers"]}
     model = load_checkpoint(tmp_path / "runs" / rec["run_name"] / "deploy.pt")["model"]
     for name, m in model.named_modules():
@@ -131,7 +131,7 @@ def test_requantizing_with_rtn_keeps_2_to_the_b_values_per_row(tiny_mnist, tmp_p
 
 
 def test_resume_during_the_prior_phase_equals_an_uninterrupted_run(tiny_mnist, tmp_path):
-    cfg = _cfg(tiny_mnist, tmp_path / "full", "bamc", BAMCConfig(max_bits=3, update_every=3), epochs=3, keep_checkpoint=True)
+    cfg = _cfg(tiny_mnist, tmp_path / "full", "bamc", BAMCConfig(max_bits=3, update_every=3, compare=(), resolution_sweep=()), epochs=3, keep_checkpoint=True)
     full = run(cfg)
     cut = dataclasses.replace(cfg, output_dir=str(tmp_path / "cut"))
     with pytest.raises(Interrupted):
@@ -149,9 +149,126 @@ def test_bamc_without_a_trained_start_is_one_clear_error(tiny_mnist, tmp_path):
 def test_the_bamc_report_has_bamc_uniform_and_float_rows_from_one_run(tiny_mnist, tmp_path):
     from reports import second_thesis
 
-    mcfg = BAMCConfig(variant="posthoc", max_bits=3)
+    mcfg = BAMCConfig(variant="posthoc", max_bits=3, hessian_probes=2, hessian_samples=32)
     rec = run(_cfg(tiny_mnist, tmp_path, "bamc", mcfg, epochs=1, suite="bamc-mnist", tag="bamc-vgg122-posthoc"))
     rows = [r for r in second_thesis.bamc_grid(second_thesis.read_records(tmp_path)).rows if r[:2] == ["mnist", "bamc-vgg122-posthoc"]]
-    assert [r[2] for r in rows] == ["BAMC", "uniform W4 (rtn)", "uniform W8 (rtn)", "float32 (start)"]
+    assert [r[2].strip() for r in rows] == [
+        f"BAMC (bits {rec['bamc']['bits_status']})", "before quantization (the model quantized)",
+        "uniform allocation, same bits and format", "random allocation, same bits and format",
+        "hessian allocation, same bits and format", "uniform W4 (rtn)", "uniform W8 (rtn)", "float32 (start)"]
     assert rows[0][3] == f"{rec['test_acc']:.2f}" and rows[0][4] == f"{rec['bamc']['avg_bits']:.2f}"
     assert all(r[-1] == second_thesis.PAPER for r in rows)
+
+
+# ---- issue 18, item 7: the prior's scale, the resolution sweep, the baselines at matched bits -----------------
+def test_the_prior_term_is_lambda_times_the_mean_negative_log_mixture_density_per_weight():
+    from baselines.quant.bamc import BAMC
+    from baselines.quant.dpgmm import DPMixture
+
+    model = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(2, 1, bias=False))
+    model[0].weight.data = torch.tensor([[-1.0, -0.9], [1.1, 0.2]])
+    model[1].weight.data = torch.tensor([[0.05, -0.05]])
+    levels, sigma = torch.tensor([-1.0, 1.0]), 0.5
+    log_pi = torch.log(torch.tensor([0.25, 0.75]))
+    method = BAMC(BAMCConfig(prior_weight=2.0))
+    method.n_train = 7
+    method.mixtures = {n: DPMixture(levels, levels, levels, levels, levels, sigma, 0.5, 0.0, 1.0) for n in ("0", "1")}
+    method._prior = {n: (levels, log_pi) for n in ("0", "1")}
+
+    def nlp(w):  # −log Σ_k π_k exp(−(w − μ_k)² / 2σ²), by hand
+        return -torch.log(0.25 * torch.exp(-(w + 1) ** 2 / (2 * sigma**2)) + 0.75 * torch.exp(-(w - 1) ** 2 / (2 * sigma**2)))
+
+    weights = torch.cat([model[0].weight.flatten(), model[1].weight.flatten()]).detach()
+    assert float(method.extra_loss(model)) == pytest.approx(2.0 * float(nlp(weights).mean()), rel=1e-5)
+    data = BAMC(BAMCConfig(prior_weight=2.0, prior_scale="data"))
+    data.n_train, data.mixtures, data._prior = 7, method.mixtures, method._prior
+    assert float(data.extra_loss(model)) == pytest.approx(2.0 * float(nlp(weights).sum()) / 7, rel=1e-5)
+
+
+def test_hutchinson_is_exact_for_a_diagonal_hessian_and_unbiased_for_a_full_one():
+    from baselines.quant.hutchinson import hutchinson_traces
+
+    d = torch.tensor([1.0, 2.0, -0.5, 4.0])
+    x = torch.zeros(4, requires_grad=True)
+    est = hutchinson_traces(lambda: 0.5 * (d * x * x).sum(), {"x": x}, probes=3)
+    assert est["x"] == pytest.approx(float(d.sum()))  # vᵀDv = Σ d_i v_i² = tr D for ±1 probes
+    g = torch.Generator().manual_seed(0)
+    m = torch.randn(6, 6, generator=g)
+    a = m @ m.T  # the Hessian of ½ yᵀAy (y = [u; w]): blocks A_uu (4×4) and A_ww (2×2)
+    u, w = torch.zeros(4, requires_grad=True), torch.zeros(2, requires_grad=True)
+    probes = 1000
+    est = hutchinson_traces(lambda: 0.5 * torch.cat([u, w]) @ a @ torch.cat([u, w]), {"u": u, "w": w}, probes=probes)
+    for name, own, other in (("u", slice(0, 4), slice(4, 6)), ("w", slice(4, 6), slice(0, 4))):
+        block = a[own, own]
+        # one probe's variance: 2 Σ_{i≠j} A_ij² within the block, plus Σ A_ij² of its cross terms with the other block
+        var = 2 * (block.pow(2).sum() - block.diagonal().pow(2).sum()) + a[own, other].pow(2).sum()
+        assert abs(est[name] - float(block.trace())) < 4 * float((var / probes).sqrt())
+
+
+def test_the_hessian_allocation_minimises_the_hawq_sensitivity_under_the_budget():
+    import itertools
+
+    from baselines.quant import allocate as A
+
+    counts = {"a": 100, "b": 100, "c": 200}
+    traces = {"a": 50.0, "b": 1.0, "c": 10.0}
+    errors = {n: {b: 4.0 ** -b * s for b in range(1, 5)} for n, s in (("a", 1.0), ("b", 2.0), ("c", 1.0))}
+    bits = A.hessian_allocation(counts, traces, errors, 2.5, 4)
+
+    def total(bb):
+        return sum(traces[n] / counts[n] * errors[n][bb[n]] for n in counts)
+
+    feasible = [dict(zip(counts, bb)) for bb in itertools.product(range(1, 5), repeat=3)]
+    feasible = [bb for bb in feasible if A.average(bb, counts) <= 2.5]
+    assert total(bits) == pytest.approx(min(total(bb) for bb in feasible))  # HAWQ-v2's optimum, by enumeration
+    assert bits["a"] > bits["b"]  # the sensitive layer keeps its bits
+
+
+def test_uniform_and_random_allocations_stay_within_the_budget():
+    from baselines.quant import allocate as A
+
+    counts = {"a": 10, "b": 300, "c": 40}
+    assert A.uniform(counts, 3.0, 6) == {"a": 3, "b": 3, "c": 3} and A.uniform(counts, 2.7, 6) == {"a": 2, "b": 2, "c": 2}
+    r = A.random_allocation(counts, 2.5, 6, seed=1)
+    assert A.average(r, counts) <= 2.5 and all(1 <= b <= 6 for b in r.values())
+    assert r == A.random_allocation(counts, 2.5, 6, seed=1) and A.average(r, counts) > 2.5 - 300 / 350  # the last bit taken is at most the largest layer's
+
+
+def test_bits_are_called_inferred_only_where_the_resolution_sweep_leaves_them_unchanged():
+    from baselines.quant.bamc import BAMC
+
+    method = BAMC(BAMCConfig(resolution=0.25, resolution_sweep=(0.5, 2.0), max_bits=5))
+    clusters = clustered((-1.0, -0.3, 0.3, 1.0), n=250, spread=0.002)  # 4 levels at any sensible resolution
+    gauss = torch.randn(600, generator=torch.Generator().manual_seed(0)).double()
+    samples = {"clusters": clusters.double(), "gauss": gauss}
+    counts = {"clusters": 1000, "gauss": 1000}  # equal counts: the stable share is one half
+    inferred = {n: B.bits_for(len(m.active(0.005))) for n, m in method._fit_mixtures(samples, 0.25).items()}
+    stable = method._resolution_sweep(samples, counts, inferred)
+    assert stable == {"clusters": True, "gauss": False}
+    sweep = method.result["resolution_sweep"]
+    assert [r["bits"]["clusters"] for r in sweep] == [2, 2, 2]
+    assert sweep[0]["bits"]["gauss"] > sweep[-1]["bits"]["gauss"]  # finer resolution, more levels: not inferred
+    assert method.result["bits_status"] == "set by --resolution" and method.result["stable_share"] == 0.5
+
+
+def test_a_bamc_run_records_the_snap_and_the_baselines_at_its_average_width_in_its_format(tiny_mnist, tmp_path):
+    mcfg = BAMCConfig(variant="posthoc", max_bits=3, hessian_probes=2, hessian_samples=32)
+    rec = run(_cfg(tiny_mnist, tmp_path, "bamc", mcfg, epochs=1))
+    info = rec["bamc"]
+    assert info["before_snap"]["test_acc"] == info["float"]["test_acc"]  # posthoc: the trained float model
+    assert info["after_snap"]["test_acc"] == rec["test_acc"]
+    assert set(info["baselines"]) == {"uniform", "random", "hessian"}
+    for row in info["baselines"].values():
+        assert row["avg_bits"] <= info["avg_bits"] + 1e-9 and len(row["bits"]) == len(info["layers"])
+    assert set(info["hessian_traces"]) == {r["name"] for r in info["layers"]}
+    assert info["bits_status"] in ("inferred", "set by --resolution") and len(info["resolution_sweep"]) == 3
+
+
+def test_a_baseline_allocation_is_a_run_of_its_own(tiny_mnist, tmp_path):
+    mcfg = BAMCConfig(variant="posthoc", allocation="uniform", avg_bits=2.0, max_bits=3)
+    rec = run(_cfg(tiny_mnist, tmp_path, "bamc", mcfg, epochs=1))
+    assert rec["bamc"]["allocation"] == "uniform" and all(r["bits"] == 2 for r in rec["bamc"]["layers"])
+    model = load_checkpoint(tmp_path / "runs" / rec["run_name"] / "deploy.pt")["model"]
+    assert all(n <= 4 for n in distinct_per_layer(model).values())  # a 2-bit codebook per layer
+    with pytest.raises(AdaGrowError, match="baseline"):
+        BAMCConfig(allocation="random")

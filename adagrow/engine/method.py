@@ -44,6 +44,8 @@ class RunContext:
     # An iterator factory over training batches (x, y) already on ``device``; methods that need
     # data of their own (local-learning init, calibration, importance scores) draw from it.
     train_batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]] | None = None
+    # The same over the validation split, endlessly (e.g. a search controller's reward, batch by batch).
+    val_batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]] | None = None
     # ``evaluate(model, "val" | "test")``: the runner's evaluation on its own split (its amp and
     # channels_last settings), {"loss", "acc"}, timed as "eval"; set by the runner.
     evaluate: Callable[[nn.Module, str], dict[str, float]] | None = None

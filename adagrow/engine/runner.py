@@ -153,6 +153,10 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
         while True:
             yield from bundle.train
 
+    def val_batches():
+        while True:
+            yield from bundle.val
+
     def evaluate_split(model, split: str) -> dict[str, float]:  # ctx.evaluate, e.g. of a model just pruned
         was_training = model.training
         with timer.phase("eval"):
@@ -162,7 +166,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
 
     ctx = RunContext(config=cfg, dataset=spec, input_size=tuple(bundle.input_size), num_classes=bundle.num_classes,
                      device=device, epochs=epochs, steps_per_epoch=steps_per_epoch, log=log,
-                     train_batches=train_batches, data_meta=dict(bundle.meta), evaluate=evaluate_split,
+                     train_batches=train_batches, val_batches=val_batches, data_meta=dict(bundle.meta), evaluate=evaluate_split,
                      timed=timer.phase)
 
     # ---- start or resume -------------------------------------------------------------------

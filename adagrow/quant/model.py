@@ -90,9 +90,9 @@ def quantize_model(model: nn.Module, calib_batches: Iterable, *, precision: str,
         report["quant_method"] = method
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            inputs = _calibration_inputs(calib_batches, calib_size)
+            inputs = calibration_inputs(calib_batches, calib_size)
             report["calib_samples"] = sum(x.shape[0] for x in inputs)
-            for name, layer in _quantizable(qmodel, cfg.exclude):
+            for name, layer in quantizable(qmodel, cfg.exclude):
                 report["layers"].append(_quantize_layer(qmodel, name, layer, inputs, cfg))
     errors = [r["rel_error"] for r in report["layers"] if "rel_error" in r]
     report["mean_rel_error"] = sum(errors) / len(errors) if errors else None
@@ -100,7 +100,7 @@ def quantize_model(model: nn.Module, calib_batches: Iterable, *, precision: str,
     return qmodel, report
 
 
-def _calibration_inputs(batches: Iterable, calib_size: int) -> list[torch.Tensor]:
+def calibration_inputs(batches: Iterable, calib_size: int) -> list[torch.Tensor]:
     inputs, seen = [], 0
     for batch in batches:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -114,13 +114,13 @@ def _calibration_inputs(batches: Iterable, calib_size: int) -> list[torch.Tensor
     return inputs
 
 
-def _quantizable(model: nn.Module, exclude: tuple[str, ...]) -> list[tuple[str, nn.Module]]:
+def quantizable(model: nn.Module, exclude: tuple[str, ...]) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules()
             if isinstance(m, (nn.Conv2d, nn.Linear)) and name not in exclude]
 
 
 @torch.no_grad()
-def _calibrate(model: nn.Module, layer: nn.Module, inputs: list[torch.Tensor]) -> tuple[HessianAccumulator, float]:
+def calibrate(model: nn.Module, layer: nn.Module, inputs: list[torch.Tensor]) -> tuple[HessianAccumulator, float]:
     """Run the calibration set; return the layer's Hessian accumulator and the max |input|."""
     acc = HessianAccumulator(layer)
     amax = [0.0]
@@ -142,7 +142,7 @@ def _quantize_layer(model: nn.Module, name: str, layer: nn.Module, inputs: list[
                     cfg: QuantConfig) -> dict:
     t0 = time.perf_counter()
     record: dict = {"name": name, "type": type(layer).__name__, "shape": list(layer.weight.shape)}
-    acc, amax = _calibrate(model, layer, inputs)
+    acc, amax = calibrate(model, layer, inputs)
     if acc.hessian is None:  # e.g. nn.MultiheadAttention.out_proj, whose forward() is never called
         record["skipped"] = "not called during calibration"
         return record

@@ -37,16 +37,19 @@ from torch import nn
 from adagrow.engine.method import Method, ModelChange, RunContext
 from adagrow.errors import AdaGrowError
 from adagrow.methods import METHODS, MethodEntry
-from adagrow.quant.coverage import column_coverage
-from adagrow.quant.model import _calibrate, _calibration_inputs, _quantizable
-from adagrow.quant.obs import quantize_weight
+from adagrow.quant.model import calibration_inputs, quantizable
 from baselines.prune import pipeline
 from baselines.prune.pipeline import classifier, load_pretrained
+from baselines.quant import allocate as A
 from baselines.quant import bits as B
 from baselines.quant.dpgmm import DPMixture, fit, init_mixture, neg_log_prior
+from baselines.quant.hutchinson import hutchinson_traces
+from baselines.quant.storage import apply_codebooks, quantize_at, quantize_layers, sq_errors
 
 QUANTIZERS = ("means", "rtn", "obs", "actorder", "adagrow")
 VARIANTS = ("train", "posthoc")
+PRIOR_SCALES = ("weight", "data")
+ALLOCATIONS = ("dp", *A.ALLOCATIONS)  # dp: BAMC's own; the others are the baselines it is compared with
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ class BAMCConfig:
     max_bits: int = 6  # truncation of the DP: 2^max_bits components per layer
     alpha: float = 0.5  # DP concentration: smaller keeps fewer components
     resolution: float = 0.25  # a component's std, as a share of its layer's weight std (the level spread)
-    prior_weight: float = 1.0  # multiplies the negative log-prior (summed over weights, per training example)
+    prior_weight: float = 1.0  # λ: multiplies the negative log-prior term
+    prior_scale: str = "weight"  # weight: mean over the quantized weights; data: sum over them per training example
     min_share: float = 0.005  # a component is active while it explains at least this share of its layer
     avg_bits: float | None = None  # budget on the weight-count-weighted average bit-width
     quantizer: str = "means"  # means (codebook of the component means) or a re-quantizer: rtn, obs, actorder, adagrow
@@ -67,6 +71,11 @@ class BAMCConfig:
     calib_size: int = 256  # calibration samples of the Hessian-based quantizers
     pretrained: str | None = None  # a trained model (deploy.pt or last.pt) to start from
     stem: str = "auto"  # ResNet references only, as --method fixed
+    resolution_sweep: tuple[float, ...] = (0.5, 2.0)  # factors of --resolution the final bits are re-inferred at
+    allocation: str = "dp"  # dp (BAMC) or a baseline allocation at --avg-bits: uniform, random, hessian
+    compare: tuple[str, ...] = A.ALLOCATIONS  # baselines measured on BAMC's model at its average width
+    hessian_samples: int = 256  # training examples of the Hessian-trace (hessian) allocation's loss
+    hessian_probes: int = 32  # Hutchinson probes per trace
 
     def __post_init__(self):
         problems = [
@@ -76,6 +85,16 @@ class BAMCConfig:
             (self.alpha > 0, f"--alpha must be positive (got {self.alpha})"),
             (self.resolution > 0, f"--resolution must be positive (got {self.resolution})"),
             (self.prior_weight >= 0, f"--prior-weight must be 0 or more (got {self.prior_weight})"),
+            (self.prior_scale in PRIOR_SCALES,
+             f"--prior-scale must be one of {', '.join(PRIOR_SCALES)} (got {self.prior_scale!r})"),
+            (all(f > 0 for f in self.resolution_sweep),
+             f"--resolution-sweep factors must be positive (got {self.resolution_sweep})"),
+            (self.allocation in ALLOCATIONS, f"--allocation must be one of {', '.join(ALLOCATIONS)} (got {self.allocation!r})"),
+            (self.allocation == "dp" or (self.variant == "posthoc" and self.avg_bits is not None),
+             f"--allocation {self.allocation} is a baseline: it needs --variant posthoc and --avg-bits"),
+            (all(c in A.ALLOCATIONS for c in self.compare),
+             f"--compare must name {', '.join(A.ALLOCATIONS)} (got {self.compare})"),
+            (self.hessian_samples >= 1 and self.hessian_probes >= 1, "--hessian-samples and --hessian-probes must be positive"),
             (0 < self.min_share < 1, f"--min-share must be between 0 and 1 (got {self.min_share})"),
             (self.avg_bits is None or 1 <= self.avg_bits <= self.max_bits,
              f"--avg-bits must be between 1 and --max-bits {self.max_bits} (got {self.avg_bits})"),
@@ -108,6 +127,7 @@ class BAMC(Method):
         self.steps = 0
         self.result: dict[str, Any] = {}
         self._prior: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # per layer: sorted levels, their log π
+        self._epoch_prior: list[torch.Tensor] = []  # the prior term of each step of the current epoch
 
     # ---- schedule -----------------------------------------------------------------------------------
     def schedule(self, epochs: int) -> int:
@@ -139,6 +159,11 @@ class BAMC(Method):
         return model
 
     def on_epoch_end(self, ctx: RunContext, epoch: int, model: nn.Module, metrics: dict[str, float]) -> ModelChange | None:
+        if self._epoch_prior:  # the two terms of the training loss, so that neither is seen to swamp the other
+            prior = float(torch.stack(self._epoch_prior).mean())
+            self.result.setdefault("loss_terms", []).append(
+                {"epoch": epoch + 1, "prior": prior, "task": metrics["train_loss"] - prior})
+            self._epoch_prior = []
         if epoch + 1 == self.start and not self.mixtures and self.cfg.variant == "train":
             self._begin(ctx, model)
         if epoch + 1 != ctx.epochs or self.quantized:
@@ -150,11 +175,25 @@ class BAMC(Method):
         return ModelChange(model, event)
 
     def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
+        """λ · Σ_l Σ_i −log p(w_i) / Z: Z = Σ_l n_l (the mean over the quantized weights, ``--prior-scale
+        weight``) or the number of training examples (``data``: the negative log-posterior per example).
+
+        ``data`` is what Bayesian compression writes (the prior is paid once per data set), but here the
+        prior is sharp — σ a quarter of a layer's spread — so each weight costs nats of its own, and Σ_i over
+        hundreds of thousands of weights against 50k examples swamps the cross-entropy (a training loss
+        of ~230 against ~2).  ``weight`` makes the term a per-weight average, O(1) like the cross-entropy
+        per example, so that λ says directly how much a nat of prior per weight is worth against a nat of
+        task loss per example.
+        """
         if not self._prior or self.quantized or self.cfg.prior_weight == 0:
             return None
         total = sum(neg_log_prior(model.get_submodule(name).weight, levels, log_pi, self.mixtures[name].sigma)
                     for name, (levels, log_pi) in self._prior.items())
-        return self.cfg.prior_weight * total / self.n_train
+        z = self.n_train if self.cfg.prior_scale == "data" else sum(
+            model.get_submodule(name).weight.numel() for name in self._prior)
+        term = self.cfg.prior_weight * total / z
+        self._epoch_prior.append(term.detach())
+        return term
 
     def after_step(self, model: nn.Module) -> None:
         if not self.mixtures or self.quantized or self.cfg.variant != "train":
@@ -164,7 +203,9 @@ class BAMC(Method):
             self._refit(model, iters=5)
 
     def summary(self) -> dict[str, Any]:
-        return {"bamc": {**self.result, "bamc_start_epoch": self.start, "variant": self.cfg.variant}}
+        return {"bamc": {**self.result, "bamc_start_epoch": self.start, "variant": self.cfg.variant,
+                         "allocation": self.cfg.allocation, "prior_scale": self.cfg.prior_scale,
+                         "prior_weight": self.cfg.prior_weight}}
 
     def state_dict(self) -> dict[str, Any]:
         return {"mixtures": {n: m.state() for n, m in self.mixtures.items()}, "quantized": self.quantized,
@@ -197,21 +238,29 @@ class BAMC(Method):
     def layers(self, model: nn.Module) -> dict[str, nn.Module]:
         """The layers BAMC quantizes: every Conv2d and Linear (the classifier too unless --keep-classifier)."""
         head = classifier(model) if self.cfg.keep_classifier else None
-        return {name: m for name, m in _quantizable(model, ()) if m is not head}
+        return {name: m for name, m in quantizable(model, ()) if m is not head}
 
     # ---- search -------------------------------------------------------------------------------------
     def _begin(self, ctx: RunContext, model: nn.Module) -> None:
         """Measure the float model and its uniform-precision rows, then fit every layer's mixture."""
         self.result["float"] = self._accuracy(ctx, model)
         self.result["uniform"] = {f"w{b}": self._uniform(ctx, model, b) for b in self.cfg.uniform_bits}
+        if self.cfg.allocation != "dp":  # a baseline run: no mixtures
+            return
         with ctx.timed("search"):  # also when it runs while the model is built, which the runner does not time
-            for name, layer in self.layers(model).items():
-                sample = self._sample(layer.weight, seed=0)
-                sigma = self.cfg.resolution * float(sample.std().clamp_min(1e-12))
-                self.mixtures[name] = fit(sample, init_mixture(sample, 2**self.cfg.max_bits, sigma, self.cfg.alpha))
+            samples = {name: self._sample(layer.weight, seed=0) for name, layer in self.layers(model).items()}
+            self.mixtures = self._fit_mixtures(samples, self.cfg.resolution)
         self._refresh_prior(model)
         found = {n: len(m.active(self.cfg.min_share)) for n, m in self.mixtures.items()}
         ctx.log(f"  bamc: mixtures fitted to {len(found)} layers; active components {list(found.values())}")
+
+    def _fit_mixtures(self, samples: dict[str, torch.Tensor], resolution: float) -> dict[str, DPMixture]:
+        """A fresh mixture per layer, its components' std ``resolution`` × the layer's weight std."""
+        out = {}
+        for name, sample in samples.items():
+            sigma = resolution * float(sample.std().clamp_min(1e-12))
+            out[name] = fit(sample, init_mixture(sample, 2**self.cfg.max_bits, sigma, self.cfg.alpha))
+        return out
 
     def _refit(self, model: nn.Module, iters: int) -> None:
         for name, mix in self.mixtures.items():
@@ -240,33 +289,118 @@ class BAMC(Method):
 
     # ---- quantization -------------------------------------------------------------------------------
     def _quantize(self, ctx: RunContext, model: nn.Module) -> dict[str, Any]:
-        if self.cfg.variant == "train":
+        if self.cfg.variant == "train" and self.cfg.allocation == "dp":
             self._refit(model, iters=50)
         layers = self.layers(model)
         samples = {n: self._sample(m.weight, seed=0) for n, m in layers.items()}
         counts = {n: m.weight.numel() for n, m in layers.items()}
-        found = {n: self.mixtures[n].means[self.mixtures[n].active(self.cfg.min_share)] for n in layers}
-        bits = {n: B.bits_for(len(levels)) for n, levels in found.items()}
-        inferred = dict(bits)
-        levels = B.fit_budget(bits, counts, samples, found, self.cfg.avg_bits)
         before = {n: m.weight.detach().clone() for n, m in layers.items()}
-        if self.cfg.quantizer == "means":
-            for name, layer in layers.items():
-                layer.weight.data.copy_(B.snap(layer.weight, levels[name]))
-            overhead = sum(4 * len(v) for v in levels.values())  # the codebooks, float32
-        else:
-            quantize_layers(model, bits, self.cfg.quantizer, self._calibration(ctx))
-            overhead = sum(8 * layers[n].weight.shape[0] for n in bits)  # a float32 scale and zero per row
+        self.result["before_snap"] = self._accuracy(ctx, model)  # the model every row below quantizes
+        original = copy.deepcopy(model) if self.cfg.allocation == "dp" and self.cfg.compare else None
+        if self.cfg.allocation == "dp":
+            found = {n: self.mixtures[n].means[self.mixtures[n].active(self.cfg.min_share)] for n in layers}
+            bits = {n: B.bits_for(len(levels)) for n, levels in found.items()}
+            inferred = dict(bits)
+            levels = B.fit_budget(bits, counts, samples, found, self.cfg.avg_bits)
+            with ctx.timed("measure"):
+                stable = self._resolution_sweep(samples, counts, inferred)
+            if self.cfg.quantizer == "means":
+                overhead = apply_codebooks(layers, levels)
+            else:
+                overhead = quantize_layers(model, bits, self.cfg.quantizer, self._calibration(ctx))
+        else:  # a baseline run: its allocation at --avg-bits, in the same format
+            found, inferred, stable = {}, {}, {}
+            bits = self._allocate(ctx, self.cfg.allocation, model, layers, samples, counts, self.cfg.avg_bits)
+            overhead = quantize_at(model, layers, bits, self.cfg.quantizer, samples, self._inputs(ctx))
         self.quantized = True
         self.result["layers"] = [
-            {"name": n, "shape": list(layers[n].weight.shape), "components": len(found[n]), "inferred_bits": inferred[n],
-             "bits": bits[n], "rel_error": B.relative_error(before[n], layers[n].weight)} for n in layers]
+            {"name": n, "shape": list(layers[n].weight.shape), "components": len(found[n]) if n in found else None,
+             "inferred_bits": inferred.get(n), "stable": stable.get(n), "bits": bits[n],
+             "rel_error": B.relative_error(before[n], layers[n].weight)} for n in layers]
         self.result.update(self._size(model, layers, bits, overhead))
+        self.result["after_snap"] = self._accuracy(ctx, model)
         self.result["quantizer"] = self.cfg.quantizer
-        ctx.log(f"  bamc: bits per layer {[bits[n] for n in layers]}, average {self.result['avg_bits']:.2f} "
-                f"(inferred {self.result['avg_bits_inferred']:.2f}), {self.result['size_bytes']:,} bytes")
+        if original is not None:
+            with ctx.timed("measure"):
+                self.result["baselines"] = self._baselines(ctx, original, self.result["avg_bits"])
+        ctx.log(f"  bamc: bits per layer {[bits[n] for n in layers]}, average {self.result['avg_bits']:.2f}"
+                + (f" (inferred {self.result['avg_bits_inferred']:.2f}, {self.result['bits_status']})"
+                   if self.cfg.allocation == "dp" else f" ({self.cfg.allocation} allocation)")
+                + f", {self.result['size_bytes']:,} bytes; test acc {self.result['before_snap']['test_acc']:.2f} before "
+                f"quantization, {self.result['after_snap']['test_acc']:.2f} after")
         return {"kind": "quantize", "where": "bamc", "avg_bits": self.result["avg_bits"],
                 "params_before": sum(p.numel() for p in model.parameters())}
+
+    def _resolution_sweep(self, samples: dict[str, torch.Tensor], counts: dict[str, int],
+                          inferred: dict[str, int]) -> dict[str, bool]:
+        """Re-infer every layer's bits from fresh mixtures at each ``--resolution-sweep`` factor of the
+        resolution.  A layer's width is *inferred* (a property of its weights) only where it is the same at
+        every resolution; where it moves with the resolution, the resolution chose it, not the data."""
+        sweep = [{"resolution": self.cfg.resolution, "bits": dict(inferred)}]
+        for factor in self.cfg.resolution_sweep:
+            mixtures = self._fit_mixtures(samples, self.cfg.resolution * factor)
+            sweep.append({"resolution": self.cfg.resolution * factor,
+                          "bits": {n: B.bits_for(len(m.active(self.cfg.min_share))) for n, m in mixtures.items()}})
+        sweep.sort(key=lambda r: r["resolution"])
+        for row in sweep:
+            row["avg_bits"] = A.average(row["bits"], counts)
+        stable = {n: len({row["bits"][n] for row in sweep}) == 1 for n in inferred}
+        total = sum(counts.values())
+        self.result["resolution_sweep"] = sweep
+        self.result["stable_share"] = sum(counts[n] for n in stable if stable[n]) / total
+        self.result["bits_status"] = "inferred" if all(stable.values()) else "set by --resolution"
+        return stable
+
+    def _allocate(self, ctx: RunContext, kind: str, model: nn.Module, layers: dict[str, nn.Module],
+                  samples: dict[str, torch.Tensor], counts: dict[str, int], budget: float) -> dict[str, int]:
+        if kind == "uniform":
+            return A.uniform(counts, budget, self.cfg.max_bits)
+        if kind == "random":
+            return A.random_allocation(counts, budget, self.cfg.max_bits, seed=ctx.config.seed)
+        traces = self._traces(ctx, model, layers)
+        self.result.setdefault("hessian_traces", traces)
+        errors = {n: sq_errors(layers[n].weight, samples[n], self.cfg.quantizer, self.cfg.max_bits) for n in layers}
+        return A.hessian_allocation(counts, traces, errors, budget, self.cfg.max_bits)
+
+    def _traces(self, ctx: RunContext, model: nn.Module, layers: dict[str, nn.Module]) -> dict[str, float]:
+        """Hutchinson estimates of each layer's Hessian trace of the training cross-entropy on
+        ``--hessian-samples`` training examples, the model in eval mode (as PyHessian)."""
+        if ctx.train_batches is None:
+            raise AdaGrowError("--allocation hessian needs training data from the runner")
+        batches = []
+        for x, y in ctx.train_batches():
+            batches.append((x, y))
+            if sum(b[0].shape[0] for b in batches) >= self.cfg.hessian_samples:
+                break
+        x = torch.cat([b[0] for b in batches])[: self.cfg.hessian_samples]
+        y = torch.cat([b[1] for b in batches])[: self.cfg.hessian_samples]
+        was_training = model.training
+        model.eval()
+        try:
+            return hutchinson_traces(lambda: nn.functional.cross_entropy(model(x), y),
+                                     {n: m.weight for n, m in layers.items()}, self.cfg.hessian_probes, seed=ctx.config.seed)
+        finally:
+            model.train(was_training)
+
+    def _baselines(self, ctx: RunContext, original: nn.Module, budget: float) -> dict[str, Any]:
+        """Each ``--compare`` allocation at BAMC's average width, in its storage format, on the model BAMC
+        quantized (a copy taken before the snap)."""
+        out = {}
+        for kind in self.cfg.compare:
+            q = copy.deepcopy(original)
+            layers = self.layers(q)
+            samples = {n: self._sample(m.weight, seed=0) for n, m in layers.items()}
+            counts = {n: m.weight.numel() for n, m in layers.items()}
+            bits = self._allocate(ctx, kind, q, layers, samples, counts, max(1.0, budget))
+            overhead = quantize_at(q, layers, bits, self.cfg.quantizer, samples, self._inputs(ctx))
+            others = sum(p.numel() for p in q.parameters()) - sum(counts.values())
+            out[kind] = {"bits": [bits[n] for n in layers], "avg_bits": A.average(bits, counts),
+                         "size_bytes": B.size_bytes({n: (counts[n], bits[n]) for n in layers}, overhead, others),
+                         **self._accuracy(ctx, q)}
+        return out
+
+    def _inputs(self, ctx: RunContext) -> list[torch.Tensor]:
+        return self._calibration(ctx) if self.cfg.quantizer not in ("means", "rtn") else []
 
     def _size(self, model: nn.Module, layers: dict[str, nn.Module], bits: dict[str, int], overhead: int) -> dict[str, Any]:
         counts = {n: layers[n].weight.numel() for n in bits}
@@ -274,7 +408,8 @@ class BAMC(Method):
         others = sum(p.numel() for p in model.parameters()) - total
         inferred = {r["name"]: r["inferred_bits"] for r in self.result["layers"]}
         return {"avg_bits": sum(bits[n] * counts[n] for n in bits) / total,
-                "avg_bits_inferred": sum(inferred[n] * counts[n] for n in bits) / total,
+                "avg_bits_inferred": (sum(inferred[n] * counts[n] for n in bits) / total
+                                      if all(v is not None for v in inferred.values()) else None),
                 "size_bytes": B.size_bytes({n: (counts[n], bits[n]) for n in bits}, overhead, others),
                 "float_size_bytes": 4 * sum(p.numel() for p in model.parameters()),
                 "budget_avg_bits": self.cfg.avg_bits}
@@ -299,30 +434,7 @@ class BAMC(Method):
     def _calibration(self, ctx: RunContext) -> list[torch.Tensor]:
         if ctx.train_batches is None:
             raise AdaGrowError(f"--quantizer {self.cfg.quantizer} needs calibration data from the runner")
-        return _calibration_inputs(ctx.train_batches(), self.cfg.calib_size)
-
-
-def quantize_layers(model: nn.Module, bits: dict[str, int], method: str, inputs: list[torch.Tensor]) -> None:
-    """Quantize the named layers of ``model`` in place, each at its own bit-width, with the project's
-    layer quantizer (``adagrow.quant.quantize_weight``: per-row asymmetric grids).  Hessian-based methods
-    calibrate each layer on the model whose earlier layers are already quantized, as ``quantize_model``."""
-    was_training = model.training
-    model.eval()
-    for name, b in bits.items():
-        layer = model.get_submodule(name)
-        weight = layer.weight.detach()
-        if method == "rtn":
-            layer.weight.data.copy_(quantize_weight(weight, None, b, "rtn").weight)
-            continue
-        acc, _ = _calibrate(model, layer, inputs)
-        if acc.hessian is None:  # never called in the forward pass: left in float
-            continue
-        groups = acc.hessian.shape[0]
-        per_group = weight.reshape(groups, -1, *weight.shape[1:])
-        coverage = column_coverage(layer) if method.startswith("adagrow") else None
-        q = [quantize_weight(per_group[g], acc.hessian[g], b, method, coverage=coverage).weight for g in range(groups)]
-        layer.weight.data.copy_(torch.cat(q).reshape(weight.shape))
-    model.train(was_training)
+        return calibration_inputs(ctx.train_batches(), self.cfg.calib_size)
 
 
 METHODS.register("bamc", MethodEntry(BAMCConfig, BAMC,

@@ -3,7 +3,8 @@
 * :func:`bits_for`: K active components need ⌈log₂ K⌉ bits (at least 1).
 * :func:`fit_budget`: lower bit-widths, one bit at a time, where it costs the least relative
   quantization error, until the weight-count-weighted average is within the requested budget.
-* :func:`lloyd`: 1-D k-means, to re-cluster a layer to 2^b levels when the budget took bits away.
+* :func:`lloyd`, :func:`codebook`: 1-D k-means, to re-cluster a layer to 2^b levels when the budget took bits
+  away (and the b-bit codebooks of the baselines BAMC is compared with).
 * :func:`snap`: every weight to its nearest level (the codebook quantization BAMC deploys).
 * :func:`size_bytes`: bits of every quantized weight, its codebook or grid, and the float32 rest.
 """
@@ -89,10 +90,15 @@ def fit_budget(bits: dict[str, int], counts: dict[str, int], samples: dict[str, 
 
 
 def _levels_at(sample: torch.Tensor, levels: torch.Tensor, b: int) -> torch.Tensor:
-    """At most 2^b levels: ``levels`` if they fit, else k-means of the sample from its 2^b quantiles (a
-    start that cannot leave a region of the weights without a level, as the heaviest means could)."""
+    """At most 2^b levels: ``levels`` if they fit, else the sample's b-bit :func:`codebook`."""
     if levels.numel() <= 2**b:
         return torch.sort(levels.double()).values
+    return codebook(sample, b)
+
+
+def codebook(sample: torch.Tensor, b: int) -> torch.Tensor:
+    """The 2^b levels of a b-bit codebook of ``sample``: k-means from its 2^b quantiles (a start that cannot
+    leave a region of the weights without a level, as the heaviest means could)."""
     k = 2**b
     return lloyd(sample, torch.quantile(sample.double(), torch.linspace(0.5 / k, 1 - 0.5 / k, k, dtype=torch.float64)))
 

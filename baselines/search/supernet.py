@@ -8,17 +8,24 @@ the extremes the paper unifies:
 * ordinal sharing, O_i = [I_{c_i} 0 …]: every candidate is the first c_i rows (slimmable networks);
 * independent candidates, I_i: each candidate owns a block of rows no other candidate touches.
 
-M has ``max(c) + Σ c`` rows: the first ``max(c)`` are the ordinal rows, then one private block per
-candidate, so both extremes and every mixture P_i(s) = s·O_i + (1 − s)·I_i between them exist in one
-tensor.  The level of sharing is measured from the transforms (:func:`sharing_level`):
-Σ_{i<j} ‖P_i P_jᵀ‖²_F normalised by its ordinal value, 1 for ordinal sharing and 0 for independent
-candidates (= s⁴ here).  APS-T anneals s from 1 to 0 during the search: early on the candidates share
-and train fast together, later they separate and can be told apart.
+The level of sharing is measured from the transforms (:func:`sharing_level`): Σ_{i<j} ‖P_i P_jᵀ‖²_F,
+normalised by its ordinal value Σ_{i<j} min(c_i, c_j): 1 for ordinal sharing, 0 for independent
+candidates.  Two ways to move from one to the other during the search:
 
-Our reading where the paper's text was not at hand: the transforms follow the fixed schedule above
-instead of being learned under a sharing-level penalty; each candidate has its own BatchNorm (as
-slimmable networks do); a layer takes the first channels of its input (its input width is the
-previous layer's choice).
+* learned transforms (APS-T, ``learned=True``): M has Σ c rows (room for disjoint blocks, as the
+  authors' code sizes its meta-weights); P_i starts ordinal (plus 1e-3 noise that breaks the tie between
+  identical columns, as the authors' code) and is learned by projected gradient descent on the
+  differentiable penalty Σ_{a≠b} ⟨p_a, p_b⟩² over all columns of all transforms (:func:`transform_step`:
+  the sharing measure between candidates, plus the off-diagonal of each P_iᵀP_i so a candidate's own
+  channels stay distinct), every column renormalised to unit length after each step.  The task loss
+  does not train P (the authors detach it), so the transforms move only under the measure's penalty;
+* a fixed schedule (``learned=False``): M has ``max(c) + Σ c`` rows, the first ``max(c)`` ordinal,
+  then one private block per candidate, and P_i(s) = s·O_i + (1 − s)·I_i with s annealed by a half
+  cosine (:func:`annealed_sharing`; the level is s⁴).
+
+Each candidate has its own BatchNorm (as slimmable networks, and the authors' code); a layer takes the
+first channels of its input (its input width is the previous layer's choice), where the authors' code
+also projects the input side.
 """
 
 from __future__ import annotations
@@ -62,15 +69,23 @@ class PlainCNN(nn.Module):
 class APSConv(nn.Module):
     """A searchable conv3×3-BN-ReLU: candidate widths as affine transforms of shared meta-weights."""
 
-    def __init__(self, in_max: int, candidates: Sequence[int]):
+    def __init__(self, in_max: int, candidates: Sequence[int], learned: bool = False, seed: int = 0):
         super().__init__()
         self.candidates = sorted(int(c) for c in candidates)
         self.c_max = self.candidates[-1]
+        self.learned = learned
         offsets = [self.c_max]
         for c in self.candidates[:-1]:
             offsets.append(offsets[-1] + c)
-        self.offsets = offsets  # first row of each candidate's private block
-        rows = self.c_max + sum(self.candidates)
+        self.offsets = offsets  # first row of each candidate's private block (fixed schedule)
+        self.columns = [sum(self.candidates[:i]) for i in range(len(self.candidates))]  # P_i's first column
+        rows = sum(self.candidates) if learned else self.c_max + sum(self.candidates)
+        if learned:  # [rows, Σc]: candidate i's transform is the columns [columns[i], columns[i] + c_i)
+            proj = torch.zeros(rows, sum(self.candidates))
+            for c, first in zip(self.candidates, self.columns):
+                proj[:c, first: first + c] = torch.eye(c)
+            proj += 1e-3 * torch.randn(proj.shape, generator=torch.Generator().manual_seed(seed))
+            self.register_buffer("proj", proj / proj.norm(dim=0, keepdim=True))
         self.meta = nn.Parameter(torch.empty(rows, in_max, 3, 3))
         nn.init.kaiming_normal_(self.meta, mode="fan_out", nonlinearity="relu")
         self.bns = nn.ModuleList(nn.BatchNorm2d(c) for c in self.candidates)
@@ -78,8 +93,11 @@ class APSConv(nn.Module):
         self.choice = len(self.candidates) - 1
 
     def transform(self, i: int) -> torch.Tensor:
-        """P_i = s·O_i + (1 − s)·I_i, the [c_i, rows] matrix that maps the meta-weights to candidate i."""
+        """The [c_i, rows] matrix that maps the meta-weights to candidate i: learned, or
+        P_i = s·O_i + (1 − s)·I_i on the fixed schedule."""
         c, rows = self.candidates[i], self.meta.shape[0]
+        if self.learned:
+            return self.proj[:, self.columns[i]: self.columns[i] + c].t()
         p = torch.zeros(c, rows)
         p[:, :c] += self.sharing * torch.eye(c)
         p[:, self.offsets[i]: self.offsets[i] + c] += (1 - self.sharing) * torch.eye(c)
@@ -89,6 +107,8 @@ class APSConv(nn.Module):
         """P_i M for the first ``cin`` input channels, without building P_i (two slices)."""
         c, off, s = self.candidates[i], self.offsets[i], self.sharing
         m = self.meta if cin is None else self.meta[:, :cin]
+        if self.learned:  # the transform is not trained by the task loss (the authors detach it too)
+            return torch.einsum("cr,rikl->cikl", self.transform(i).detach(), m)
         if s == 1.0:
             return m[:c]
         if s == 0.0:
@@ -104,13 +124,14 @@ class SuperNet(nn.Module):
     """PlainCNN's layout with an :class:`APSConv` per layer; ``train_choices`` (one candidate index per
     layer) selects the sub-network a training step runs, ``eval_choices`` the one evaluated."""
 
-    def __init__(self, candidates: Sequence[Sequence[int]], depths: Sequence[int], in_chans: int, num_classes: int):
+    def __init__(self, candidates: Sequence[Sequence[int]], depths: Sequence[int], in_chans: int, num_classes: int,
+                 learned: bool = False, seed: int = 0):
         super().__init__()
         self.depths, stages = tuple(depths), stage_of(depths)
         self.layers = nn.ModuleList()
         cin = in_chans
-        for cands in candidates:
-            self.layers.append(APSConv(cin, cands))
+        for k, cands in enumerate(candidates):
+            self.layers.append(APSConv(cin, cands, learned, seed=seed * 1000 + k))
             cin = max(cands)
         self.pool_after = {i for i in range(len(stages) - 1) if stages[i + 1] != stages[i]}
         self.head = nn.Linear(cin, num_classes)
@@ -144,6 +165,23 @@ def sharing_level(layer: APSConv) -> float:
         return 1.0
     overlap = sum(float((ps[i] @ ps[j].T).pow(2).sum()) for i, j in pairs)
     return overlap / sum(min(layer.candidates[i], layer.candidates[j]) for i, j in pairs)
+
+
+def sharing_penalty(proj: torch.Tensor) -> torch.Tensor:
+    """Σ_{a≠b} ⟨p_a, p_b⟩² over the columns of ``proj`` (every candidate's transform side by side)."""
+    gram = proj.t() @ proj
+    return gram.pow(2).sum() - gram.diagonal().pow(2).sum()
+
+
+@torch.no_grad()
+def transform_step(layer: APSConv, lr: float) -> None:
+    """One projected gradient step of the learned transforms on :func:`sharing_penalty`: a gradient step,
+    then every column back to unit length (the authors' "constraint" mode)."""
+    with torch.enable_grad():
+        proj = layer.proj.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(sharing_penalty(proj), proj)
+    new = layer.proj - lr * grad
+    layer.proj.copy_(new / new.norm(dim=0, keepdim=True).clamp_min(1e-12))
 
 
 def annealed_sharing(progress: float, final: float = 0.0) -> float:
