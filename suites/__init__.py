@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,12 +181,10 @@ def status_table(suite: str, jobs, records: list[dict[str, Any]], results: Path,
 
 
 def _set_aside(run_dir: Path) -> None:
-    """--force: keep an earlier run's files (checkpoint, deploy model) under another name, so that the
-    runner, which never repeats a finished run, starts this one from nothing."""
-    if run_dir.exists():
-        aside = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-        run_dir.rename(aside)
-        print(f"  --force: the earlier run's files are kept in {aside}", flush=True)
+    """--force: keep an earlier run's files under another name (the runner's :func:`set_aside`)."""
+    from adagrow.engine.runner import set_aside
+
+    set_aside(run_dir, log=lambda line: print(f"  {line}", flush=True))
 
 
 def _pct(value) -> str:

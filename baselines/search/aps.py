@@ -46,7 +46,7 @@ class APSConfig:
     search_epochs: int | None = None  # None: half the run's epochs
     sharing: str = "anneal"  # anneal (APS-T) | ordinal | independent
     final_sharing: float = 0.0  # the sharing level the annealing ends at
-    controller_lr: float = 0.1
+    controller_lr: float = 0.1  # learning rate of the architecture controller (REINFORCE)
     controller_samples: int = 8  # sub-networks evaluated per controller update (after each search epoch)
 
     def __post_init__(self):
