@@ -17,48 +17,11 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from adagrow.cli_options import add_dataclass_options, dataclass_from_args, field_docs, field_help
+from adagrow.cli_options import add_dataclass_options, add_run_options, dataclass_from_args
 from adagrow.errors import AdaGrowError
 
 
 # ---- the sub-commands -------------------------------------------------------------------------
-def _common_run_options(p: argparse.ArgumentParser) -> None:
-    """The options every run takes; their descriptions are the fields' of RunConfig and Recipe."""
-    from adagrow.config import PROFILES, RECIPES, Recipe, RunConfig
-
-    def run(name: str, **kw) -> str:
-        return field_help(RunConfig, name, **kw)
-
-    def flag(name: str) -> str:  # an on/off switch: its description alone (off unless given)
-        return field_docs(RunConfig)[name]
-
-    def recipe(name: str) -> str:
-        return field_help(Recipe, name, describe="the recipe's")
-
-    p.add_argument("--data-dir", metavar="DIR", help=run("data_dir"))
-    p.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
-    p.add_argument("--download", action="store_true", help=flag("download"))
-    p.add_argument("--output", default="runs", metavar="DIR",
-                   help=run("output_dir", default="runs") + "; runs/ is ignored by git, results/ is the committed set")
-    profiles = "; ".join(f"{name}: {PROFILES.get(name).description}" for name in PROFILES.names())
-    p.add_argument("--profile", default="full", choices=PROFILES.names(), help=f"{run('profile')}. {profiles}")
-    p.add_argument("--recipe", choices=RECIPES.names(), help=run("recipe", describe="the method's"))
-    p.add_argument("--epochs", type=int, metavar="N", help=run("epochs"))
-    p.add_argument("--batch-size", type=int, metavar="N", help=recipe("batch_size"))
-    p.add_argument("--lr", type=float, metavar="X", help=recipe("lr"))
-    p.add_argument("--min-lr", type=float, metavar="X", help=recipe("min_lr"))
-    p.add_argument("--seed", type=int, default=0, metavar="N", help=run("seed"))
-    p.add_argument("--device", default="auto", metavar="DEVICE", help=run("device"))
-    p.add_argument("--threads", type=int, metavar="N", help=run("threads"))
-    p.add_argument("--train-subset", type=int, metavar="N", help=run("train_subset"))
-    p.add_argument("--deterministic", action="store_true", help=flag("deterministic"))
-    p.add_argument("--compile", action="store_true", help=flag("compile"))
-    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA (fp32 throughout)")
-    p.add_argument("--wandb", default="off", choices=["off", "offline", "online"], help=run("wandb"))
-    p.add_argument("--resume", action="store_true", help=flag("resume"))
-    p.add_argument("--suite", default="adhoc", metavar="NAME", help=run("suite"))
-
-
 def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # noqa: F821
     from adagrow.config import RunConfig, resolve_recipe
 
@@ -76,6 +39,7 @@ def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # n
 
 
 def cmd_train(argv: list[str]) -> int:
+    from adagrow.cli_options import field_docs, field_help
     from adagrow.config import RunConfig
     from adagrow.data import DATASETS
     from adagrow.engine.runner import run
@@ -95,10 +59,14 @@ def cmd_train(argv: list[str]) -> int:
     has_family = "family" in {f.name for f in dataclasses.fields(config_cls)}
 
     p = argparse.ArgumentParser(prog="adagrow train", description="train one method on one dataset")
-    p.add_argument("--dataset", required=True, choices=DATASETS.names())
-    p.add_argument("--method", default="fixed", choices=methods.names())
-    p.add_argument("--model", help="fixed: reference model name (resnet18, vgg16, vit_small, ...)")
-    _common_run_options(p)
+    p.add_argument("--dataset", required=True, choices=DATASETS.names(),
+                   help="what to train on (adagrow datasets shows which are present)")
+    p.add_argument("--method", default="fixed", choices=methods.names(),
+                   help="fixed: a fixed-size reference; adagrow: grow from a seed; the rest: the baselines "
+                   "(default: fixed).  A method's own options are listed below with --method M --help")
+    p.add_argument("--model", help="fixed: reference model name (resnet18, vgg16, vit_small, ...); growing methods: "
+                   "the family (vgg, resnet, bottleneck, mobilenetv3, vit, bert)")
+    add_run_options(p)
     p.add_argument("--tag", metavar="NAME", help=field_help(RunConfig, "tag", describe="the model's name"))
     p.add_argument("--keep-checkpoint", action="store_true", help=field_docs(RunConfig)["keep_checkpoint"])
     p.add_argument("--branch-compute", default="auto", choices=["auto", "loop", "batched"],
@@ -112,27 +80,6 @@ def cmd_train(argv: list[str]) -> int:
     cfg = build_run_config(args, dataclass_from_args(config_cls, args, extra))
     run(cfg, force=args.force)
     return 0
-
-
-def cmd_suite(argv: list[str]) -> int:
-    from suites import run_suite
-    from suites.executors import add_executor_options
-
-    p = argparse.ArgumentParser(
-        prog="adagrow suite", description="run every entry of a suite; entries with a record of the same "
-        "config in <output>/<suite>.jsonl are skipped, interrupted ones continue from their checkpoint")
-    p.add_argument("name", help="suite name: a dataset (mnist, cifar10, ...) or a thesis table (table3-2, ...)")
-    p.add_argument("--list", action="store_true", help="only list the entries (and which are done)")
-    p.add_argument("--only", help="run only entries whose name contains this text (several: comma-separated)")
-    p.add_argument("--all", action="store_true", help="with --profile smoke: every entry, not the smoke selection")
-    p.add_argument("--force", action="store_true", help="rerun entries that are done (a new record; old ones are kept)")
-    p.add_argument("--status", action="store_true",
-                   help="show each entry × seed as done / running / failed / pending (with the error of a failed one)")
-    p.add_argument("--seeds", help="run every entry under each of these seeds, e.g. 0,1,2 (instead of --seed)")
-    _common_run_options(p)
-    add_executor_options(p)
-    args = p.parse_args(argv)
-    return run_suite(args)
 
 
 def cmd_bench(argv: list[str]) -> int:
@@ -210,7 +157,7 @@ def cmd_datasets(argv: list[str]) -> int:
     from adagrow.data import dataset_status, resolve_data_dir
 
     p = argparse.ArgumentParser(prog="adagrow datasets", description="which datasets are present and verified")
-    p.add_argument("--data-dir")
+    p.add_argument("--data-dir", metavar="DIR", help="dataset root (default: $ADAGROW_DATA, else ./data)")
     args = p.parse_args(argv)
     root = resolve_data_dir(args.data_dir)
     print(f"data directory: {root}")
@@ -224,15 +171,21 @@ def cmd_datasets(argv: list[str]) -> int:
 def cmd_quantize(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="adagrow quantize", description="quantize a trained model and evaluate it")
     p.add_argument("--checkpoint", required=True, type=Path, help="a deploy.pt written by `adagrow train`")
-    p.add_argument("--precision", default="w4a16", choices=["fp16", "int8", "w4a16"])
-    p.add_argument("--method", default="adagrow", choices=QUANT_METHODS)
+    p.add_argument("--precision", default="w4a16", choices=["fp16", "int8", "w4a16"],
+                   help="the format to quantize to (default: w4a16: 4-bit weights, 16-bit activations)")
+    p.add_argument("--method", default="adagrow", choices=QUANT_METHODS,
+                   help="rounding (rtn), GPTQ-style OBS compensation (obs; actorder: columns in activation order), or "
+                   "the thesis' compensation "
+                   "(adagrow) and rearrangement (adagrow-rerank) (default: adagrow)")
     p.add_argument("--table", action="store_true",
                    help="every method at W4A16 and INT8 (and FP16 on CUDA): one record each and a Markdown table")
-    p.add_argument("--data-dir")
-    p.add_argument("--calib-size", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--output", default="results/quant.jsonl")
+    p.add_argument("--data-dir", metavar="DIR", help="dataset root (default: $ADAGROW_DATA, else ./data)")
+    p.add_argument("--calib-size", type=int, default=256, metavar="N",
+                   help="training images the quantizer calibrates on (default: 256)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="picks the calibration images (default: 0)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--output", default="results/quant.jsonl", metavar="FILE",
+                   help="records are appended here; --table also writes FILE.md (default: results/quant.jsonl)")
     args = p.parse_args(argv)
     from adagrow.data import resolve_data_dir
     from adagrow.engine.runner import resolve_device
@@ -282,19 +235,11 @@ def quant_markdown(records: list[dict], env: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cmd_report(argv: list[str]) -> int:
-    from reports.generate import main as report_main
-
-    return report_main(argv)
-
-
 COMMANDS = {  # the core's commands: name -> (function, the one line `adagrow --help` shows)
     "train": (cmd_train, "train one method on one dataset (a fixed model, or AdaGrow growing one)"),
-    "suite": (cmd_suite, "run every entry of a suite (a dataset's table or a thesis ablation); resumable"),
     "bench": (cmd_bench, "params, MACs, latency and throughput of a model"),
     "datasets": (cmd_datasets, "which datasets are present, verified or missing, and how to get them"),
     "quantize": (cmd_quantize, "quantize a trained model (FP16 / INT8 / W4A16) and evaluate it"),
-    "report": (cmd_report, "rebuild the thesis' tables and plots from result records (results/, or your runs/)"),
 }
 
 
@@ -315,7 +260,11 @@ def commands() -> dict:
 
             command = Command(broken, f"(unavailable: {exc})")
         found[plugin.name] = (command.run, command.summary)
-    return found
+    return dict(sorted(found.items(), key=lambda kv: ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER)))
+
+
+# The order `adagrow --help` lists commands in (names only; plug-in commands not named here come last).
+ORDER = ("train", "suite", "bench", "datasets", "quantize", "report", "meta")
 
 
 def version() -> str:

@@ -237,3 +237,41 @@ def options_table(cls, skip: set[str] = frozenset()) -> str:
         shown = "" if default is dataclasses.MISSING else f"`{show(default)}`"
         rows.append(f"| `--{f.name.replace('_', '-')}` | {shown} | {text.replace('|', '&#124;')} |")
     return "\n".join(rows) + "\n"
+
+
+# ---- the options every run takes (adagrow train, adagrow suite) ----------------------------------------
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The options every run takes; their descriptions are the fields' of RunConfig and Recipe."""
+    from adagrow.config import PROFILES, RECIPES, Recipe, RunConfig
+
+    def run(name: str, **kw) -> str:
+        return field_help(RunConfig, name, **kw)
+
+    def flag(name: str) -> str:  # an on/off switch: its description alone (off unless given)
+        return field_docs(RunConfig)[name]
+
+    def recipe(name: str) -> str:
+        return field_help(Recipe, name, describe="the recipe's")
+
+    p.add_argument("--data-dir", metavar="DIR", help=run("data_dir"))
+    p.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
+    p.add_argument("--download", action="store_true", help=flag("download"))
+    p.add_argument("--output", default="runs", metavar="DIR",
+                   help=run("output_dir", default="runs") + "; runs/ is ignored by git, results/ is the committed set")
+    profiles = "; ".join(f"{name}: {PROFILES.get(name).description}" for name in PROFILES.names())
+    p.add_argument("--profile", default="full", choices=PROFILES.names(), help=f"{run('profile')}. {profiles}")
+    p.add_argument("--recipe", choices=RECIPES.names(), help=run("recipe", describe="the method's"))
+    p.add_argument("--epochs", type=int, metavar="N", help=run("epochs"))
+    p.add_argument("--batch-size", type=int, metavar="N", help=recipe("batch_size"))
+    p.add_argument("--lr", type=float, metavar="X", help=recipe("lr"))
+    p.add_argument("--min-lr", type=float, metavar="X", help=recipe("min_lr"))
+    p.add_argument("--seed", type=int, default=0, metavar="N", help=run("seed"))
+    p.add_argument("--device", default="auto", metavar="DEVICE", help=run("device"))
+    p.add_argument("--threads", type=int, metavar="N", help=run("threads"))
+    p.add_argument("--train-subset", type=int, metavar="N", help=run("train_subset"))
+    p.add_argument("--deterministic", action="store_true", help=flag("deterministic"))
+    p.add_argument("--compile", action="store_true", help=flag("compile"))
+    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA (fp32 throughout)")
+    p.add_argument("--wandb", default="off", choices=["off", "offline", "online"], help=run("wandb"))
+    p.add_argument("--resume", action="store_true", help=flag("resume"))
+    p.add_argument("--suite", default="adhoc", metavar="NAME", help=run("suite"))

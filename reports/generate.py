@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 
 from adagrow.errors import AdaGrowError
+from adagrow.plugins import Command
 from adagrow.records.store import atomic_write_text, read_records
 from reports import RESULTS_DIR, TABLES_DIR, match, plots, render
 from reports.formatting import MISSING, format_metric
@@ -271,3 +272,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {len(written)} files under {args.out}: {len(tables)} thesis tables"
           f"{'' if args.no_plots else ', plots in ' + str(args.out / 'plots')}")
     return 0
+
+
+COMMAND = Command(main, "rebuild the thesis' tables and plots from result records (results/, or your runs/)")
