@@ -88,8 +88,8 @@ def test_unknown_command_is_named_and_exits_2(capsys):
 
 def test_version_names_the_package_commit_and_torch(capsys):
     import subprocess
-    import tomllib
 
+    import tomllib
     import torch
 
     assert main(["--version"]) == 0
