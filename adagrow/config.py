@@ -117,7 +117,7 @@ PROFILES.register(
         val_size=1000,
         latency_repeats=30,
         recipe_overrides={"batch_size": 64, "warmup_epochs": 0.0},
-        description="2 epochs on 4,000 training images: about a minute for a small model on a 2-core CPU",
+        description="2 epochs on 4,000 training images (how long: docs/timings.md)",
         growing=Profile(
             "smoke",
             epochs=8,
@@ -128,7 +128,7 @@ PROFILES.register(
             # once), then 5 epochs of fine-tuning (a depth growth costs about an epoch to recover from),
             # and no automatic stop: over a few noisy epochs the plateau rule would end growth before it
             # has shown anything (full runs keep the thesis').  Batch 32 gives the few images twice the
-            # steps: on MNIST 96.6% instead of 91% at batch 64, in about 3 minutes on a 2-core CPU.
+            # steps: on MNIST 96.6% instead of 91% at batch 64 (results/mnist.jsonl; times: docs/timings.md).
             method_overrides={"grow_interval": 1, "stop": "none", "grow_until": 0.45},
             recipe_overrides={"batch_size": 32, "warmup_epochs": 0.0},
             description="growing methods: 8 epochs on 4,000 examples at batch 32, growth after each of the first 3",
