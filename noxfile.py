@@ -1,4 +1,4 @@
-"""nox sessions: one per dataset (``nox -s cifar10``), plus ``tests``, ``bench``, ``gpu`` and ``lint``.
+"""nox sessions: one per dataset (``nox -s cifar10``), plus ``tests``, ``bench``, ``gpu``, ``lint`` and ``docs``.
 
 Sessions run in the current environment (``venv_backend="none"``): the package and its multi-GB
 torch/CUDA wheels are installed once (see README), and nox only orchestrates.  A bare ``nox`` runs
@@ -80,17 +80,25 @@ def lint(s: nox.Session) -> None:
     s.run(PY, "-m", "ruff", "check", "adagrow", "baselines", "suites", "reports", "tests", "noxfile.py", external=True)
 
 
+@nox.session
+def docs(s: nox.Session) -> None:
+    """Build the documentation site (mkdocs.yml -> site/) with warnings as errors; ``-- serve`` would not:
+    run ``mkdocs serve`` yourself to browse it while editing."""
+    s.env["NO_MKDOCS_2_WARNING"] = "1"  # Material's banner about its successor: not a problem of this site
+    s.run(PY, "-m", "mkdocs", "build", "--strict", "--site-dir", "site", *s.posargs, external=True)
+
+
 @nox.session(venv_backend="venv", reuse_venv=False)
 def lock(s: nox.Session) -> None:
-    """Refresh ``constraints.txt`` (the lock): resolve ``.[dev,deploy,cluster]`` afresh in a new venv and pin every package.
+    """Refresh ``constraints.txt`` (the lock): resolve ``.[dev,deploy,cluster,docs]`` afresh in a new venv and pin every package.
 
     pip's resolver picks torch and torchvision together; the exact versions it chose become the lock that CI and
     the README's install command use (``pip install -c constraints.txt ...``).  Review the diff before committing.
     """
     s.install("--upgrade", "pip")
-    s.install("-e", ".[dev,deploy,cluster]")
+    s.install("-e", ".[dev,deploy,cluster,docs]")
     frozen = s.run("python", "-m", "pip", "freeze", "--exclude-editable", silent=True)
-    extras = '".[dev,deploy,cluster]"'
+    extras = '".[dev,deploy,cluster,docs]"'
     header = (f"# The lock: exact versions of everything `pip install -e {extras}` resolves, used as pip constraints\n"
               f"# (`pip install -c constraints.txt -e {extras}`).  Refresh with `nox -s lock`; never edit by hand.\n")
     with open("constraints.txt", "w", encoding="utf-8") as f:

@@ -1,109 +1,27 @@
 """The ``adagrow`` command: one function per sub-command, dispatched by :func:`main`.
 
-``adagrow --help`` lists the commands (``COMMANDS``, one line each); ``adagrow <command> --help`` is
-that command's argparse help.  Options of a method's own config (e.g. AdaGrow's ``--width-ratio``)
-are generated from its frozen dataclass, so a new knob is one field, not a parser edit.  Errors the
-user can fix (:class:`AdaGrowError`) print one line and exit with status 2; anything else is a bug
-and keeps its traceback.
+``adagrow --help`` (or ``adagrow help``) lists the commands, one line each; ``adagrow <command> --help``
+(or ``adagrow help <command>``) is that command's argparse help.  The core's commands are ``COMMANDS``;
+commands of other packages (``adagrow meta`` from ``baselines/``) come from the ``adagrow.commands``
+entry-point group (:mod:`adagrow.plugins`), so the core never names them.  Options of a method's own
+config (e.g. AdaGrow's ``--width-ratio``) and the common run options take their descriptions, choices
+and defaults from the config dataclasses (:mod:`adagrow.cli_options`), so a new knob is one documented
+field, not a parser edit.  Errors the user can fix (:class:`AdaGrowError`) print one line and exit with
+status 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import math
 import sys
-import typing
 from pathlib import Path
 
+from adagrow.cli_options import add_dataclass_options, add_run_options, dataclass_from_args
 from adagrow.errors import AdaGrowError
 
 
-# ---- generic: dataclass fields <-> command-line options -----------------------------------------
-def _parse_value(text: str, annotation) -> object:
-    """Parse a command-line string for a field annotated ``annotation`` (str form allowed)."""
-    ann = str(annotation)
-    if text.lower() in ("none", "null") and "None" in ann:
-        return None
-    if ann.startswith("bool") or ann == "<class 'bool'>":
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise AdaGrowError(f"expected true/false, got {text!r}")
-    for kind, conv in (("int", int), ("float", float)):
-        if ann.startswith(kind) or ann == f"<class '{kind}'>":
-            try:
-                value = conv(text)
-            except ValueError:
-                raise AdaGrowError(f"expected a number, got {text!r}") from None
-            if not math.isfinite(value):
-                raise AdaGrowError(f"expected a finite number, got {text!r}")
-            return value
-    if "tuple" in ann:
-        return tuple(_parse_value(t, ann.split("[", 1)[1].split(",")[0].strip(" ]")) for t in text.split(","))
-    return text
-
-
-def add_dataclass_options(parser: argparse.ArgumentParser, cls, skip: set[str] = frozenset(), title: str = "") -> None:
-    group = parser.add_argument_group(title or cls.__name__)
-    hints = typing.get_type_hints(cls) if cls else {}
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else None
-        group.add_argument("--" + f.name.replace("_", "-"), dest=f"mc_{f.name}", default=None, metavar="V",
-                           help=f"(default: {default!r}; type {hints.get(f.name, f.type)})")
-
-
-def dataclass_from_args(cls, args: argparse.Namespace, extra: dict | None = None):
-    hints = typing.get_type_hints(cls)
-    kwargs = dict(extra or {})
-    for f in dataclasses.fields(cls):
-        raw = getattr(args, f"mc_{f.name}", None)
-        if raw is not None and not raw.strip():
-            raise AdaGrowError(f"--{f.name.replace('_', '-')} was given an empty value; leave the option out for its default")
-        if raw is not None:
-            try:
-                kwargs[f.name] = _parse_value(raw, hints.get(f.name, f.type))
-            except AdaGrowError as exc:
-                raise AdaGrowError(f"--{f.name.replace('_', '-')}: {exc}") from None
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise AdaGrowError(f"invalid {cls.__name__}: {exc}") from None
-
-
 # ---- the sub-commands -------------------------------------------------------------------------
-def _common_run_options(p: argparse.ArgumentParser) -> None:
-    from adagrow.config import PROFILES, RECIPES
-
-    p.add_argument("--data-dir", help="dataset root (default: $ADAGROW_DATA, else ./data)")
-    p.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
-    p.add_argument("--download", action="store_true", help="download a missing dataset if online")
-    p.add_argument("--output", default="runs", help="where result records and runs go (default: runs/, ignored by git; "
-                   "--output results adds to the committed reference set)")
-    p.add_argument("--profile", default="full", choices=PROFILES.names(), help="smoke: about a minute on a CPU")
-    p.add_argument("--recipe", choices=RECIPES.names(), help="training recipe (default: the method's)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--min-lr", type=float, help="where the cosine of the learning rate ends (default: the recipe's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, help="CPU threads for training (default: torch's)")
-    p.add_argument("--latency-threads", type=int, default=1,
-                   help="CPU threads for the batch-1 latency measurement (pinned, so latencies compare; default 1)")
-    p.add_argument("--train-subset", type=int)
-    p.add_argument("--deterministic", action="store_true")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model for training (again after each growth)")
-    p.add_argument("--no-amp", action="store_true")
-    p.add_argument("--wandb", default="off", choices=["off", "offline", "online"])
-    p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
-    p.add_argument("--suite", default="adhoc", help="name of the results file (<output>/<suite>.jsonl)")
-
-
 def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # noqa: F821
     from adagrow.config import RunConfig, resolve_recipe
 
@@ -122,6 +40,8 @@ def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # n
 
 
 def cmd_train(argv: list[str]) -> int:
+    from adagrow.cli_options import field_docs, field_help
+    from adagrow.config import RunConfig
     from adagrow.data import DATASETS
     from adagrow.engine.runner import run
     from adagrow.methods import load_builtin_methods
@@ -140,44 +60,27 @@ def cmd_train(argv: list[str]) -> int:
     has_family = "family" in {f.name for f in dataclasses.fields(config_cls)}
 
     p = argparse.ArgumentParser(prog="adagrow train", description="train one method on one dataset")
-    p.add_argument("--dataset", required=True, choices=DATASETS.names())
-    p.add_argument("--method", default="fixed", choices=methods.names())
-    p.add_argument("--model", help="fixed: reference model name (resnet18, vgg16, vit_small, ...)")
-    _common_run_options(p)
-    p.add_argument("--tag", help="a label of yours in the run's name (default: the model's name)")
-    p.add_argument("--keep-checkpoint", action="store_true",
-                   help="keep the resume checkpoint last.pt after the run has finished (default: only deploy.pt)")
+    p.add_argument("--dataset", required=True, choices=DATASETS.names(),
+                   help="what to train on (adagrow datasets shows which are present)")
+    p.add_argument("--method", default="fixed", choices=methods.names(),
+                   help="fixed: a fixed-size reference; adagrow: grow from a seed; the rest: the baselines "
+                   "(default: fixed).  A method's own options are listed below with --method M --help")
+    p.add_argument("--model", help="fixed: reference model name (resnet18, vgg16, vit_small, ...); growing methods: "
+                   "the family (vgg, resnet, bottleneck, mobilenetv3, vit, bert)")
+    add_run_options(p)
+    p.add_argument("--tag", metavar="NAME", help=field_help(RunConfig, "tag", describe="the model's name"))
+    p.add_argument("--keep-checkpoint", action="store_true", help=field_docs(RunConfig)["keep_checkpoint"])
     p.add_argument("--branch-compute", default="auto", choices=["auto", "loop", "batched"],
-                   help="how re-parameterisable units compute their branches: one by one, or as one padded conv "
-                   "(the same function); auto: the faster on this device, measured (default)")
+                   help=field_help(RunConfig, "branch_compute"))
+    p.add_argument("--force", action="store_true", help="run again even if this exact run has finished (its earlier "
+                   "files are set aside, not deleted; a new record is added)")
     add_dataclass_options(p, config_cls, title=f"options of --method {known.method}")
     args = p.parse_args(argv)
     args.family = getattr(args, "mc_family", None)
     extra = {"family": family} if family and has_family else {}
     cfg = build_run_config(args, dataclass_from_args(config_cls, args, extra))
-    run(cfg)
+    run(cfg, force=args.force)
     return 0
-
-
-def cmd_suite(argv: list[str]) -> int:
-    from suites import run_suite
-    from suites.executors import add_executor_options
-
-    p = argparse.ArgumentParser(
-        prog="adagrow suite", description="run every entry of a suite; entries with a record of the same "
-        "config in <output>/<suite>.jsonl are skipped, interrupted ones continue from their checkpoint")
-    p.add_argument("name", help="suite name: a dataset (mnist, cifar10, ...) or a thesis table (table3-2, ...)")
-    p.add_argument("--list", action="store_true", help="only list the entries (and which are done)")
-    p.add_argument("--only", help="run only entries whose name contains this text (several: comma-separated)")
-    p.add_argument("--all", action="store_true", help="with --profile smoke: every entry, not the smoke selection")
-    p.add_argument("--force", action="store_true", help="rerun entries that are done (a new record; old ones are kept)")
-    p.add_argument("--status", action="store_true",
-                   help="show each entry × seed as done / running / failed / pending (with the error of a failed one)")
-    p.add_argument("--seeds", help="run every entry under each of these seeds, e.g. 0,1,2 (instead of --seed)")
-    _common_run_options(p)
-    add_executor_options(p)
-    args = p.parse_args(argv)
-    return run_suite(args)
 
 
 def cmd_bench(argv: list[str]) -> int:
@@ -189,19 +92,22 @@ def cmd_bench(argv: list[str]) -> int:
 
     from adagrow.data import DATASETS
     from adagrow.engine.fixed import FIXED_MODELS, build_reference
+    from adagrow.engine.progress import announce
     from adagrow.engine.runner import resolve_device
     from adagrow.measure.latency import measure_latency, measure_throughput
     from adagrow.measure.profile import profile
 
-    p = argparse.ArgumentParser(prog="adagrow bench", description="params, MACs, latency, throughput")
-    p.add_argument("--dataset", default="cifar10", choices=DATASETS.names())
+    p = argparse.ArgumentParser(prog="adagrow bench", description="params, MACs, batch-1 latency and throughput of "
+                                "one model, randomly initialised (the figures do not depend on training)")
+    p.add_argument("--dataset", default="cifar10", choices=DATASETS.names(),
+                   help="fixes the input size and the classes (default: cifar10)")
     p.add_argument("--model", default="resnet18", help=f"a fixed model ({', '.join(FIXED_MODELS)}) or "
-                   "family:arch for a grown model, e.g. resnet:1-2-2-1")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--repeats", type=int, default=200)
-    p.add_argument("--batch", type=int, default=256, help="batch for throughput")
-    p.add_argument("--output", help="append the figures as a record to this JSONL file")
+                   "family:arch for a grown model, e.g. resnet:1-2-2-1 (default: resnet18)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: torch's)")
+    p.add_argument("--repeats", type=int, default=200, metavar="N", help="most timed batch-1 forwards (default: 200)")
+    p.add_argument("--batch", type=int, default=256, metavar="N", help="batch for throughput (default: 256)")
+    p.add_argument("--output", metavar="FILE", help="also append the figures, as one JSON record, to this JSONL file")
     p.add_argument("--train", action="store_true", help="training throughput instead (adagrow bench --train --help)")
     args = p.parse_args(argv)
     spec = DATASETS.get(args.dataset)
@@ -217,23 +123,42 @@ def cmd_bench(argv: list[str]) -> int:
         model = build_reference(args.model, spec.num_classes, spec.input_size)
     model = model.to(device).eval()
     x = torch.randn(1, *spec.input_size, device=device)
-    out = {"model": args.model, "dataset": args.dataset, **profile(model, spec.input_size),
-           "latency_ms": measure_latency(model, x, repeats=args.repeats, threads=args.threads),
-           "throughput": measure_throughput(model, x, batch=args.batch, threads=args.threads)}
-    print(json.dumps(out, indent=2))
+    with announce(f"counting params and MACs of {args.model} at {'x'.join(map(str, spec.input_size))}", slow=0):
+        sizes = profile(model, spec.input_size)
+    with announce(f"timing up to {args.repeats} batch-1 forwards on {device}", slow=0):
+        latency = measure_latency(model, x, repeats=args.repeats, threads=args.threads)
+    with announce(f"timing throughput at batch {args.batch}", slow=0):
+        throughput = measure_throughput(model, x, batch=args.batch, threads=args.threads)
+    out = {"model": args.model, "dataset": args.dataset, **sizes, "latency_ms": latency, "throughput": throughput}
+    print(bench_table(out))
     if args.output:
         from adagrow.records.env import git_commit, versions
         from adagrow.records.store import append_record
 
         append_record(Path(args.output), {**out, "kind": "bench", "versions": versions(), "git_commit": git_commit()})
+        print(f"record -> {args.output}")
     return 0
+
+
+def bench_table(out: dict) -> str:
+    """The figures of ``adagrow bench`` as a small table a reader can take in at a glance."""
+    lat, thr = out["latency_ms"], out["throughput"]
+    rows = [("model", f"{out['model']} on {out['dataset']} input"),
+            ("params", f"{out['params']:,} ({out['params'] / 1e6:.2f}M)"),
+            ("MACs", f"{out['macs']:,} ({out['macs'] / 1e6:.1f}M, batch 1)"),
+            ("latency", f"{lat['median_ms']:.3f} ms median, p10-p90 {lat['p10_ms']:.3f}-{lat['p90_ms']:.3f} ms "
+                        f"({lat['repeats']} batch-1 forwards)"),
+            ("throughput", f"{thr['items_per_s']:,.0f} images/s at batch {thr['batch']}"),
+            ("device", f"{lat['device']}" + (f", {lat['threads']} threads" if lat.get("threads") else ""))]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
 
 def cmd_datasets(argv: list[str]) -> int:
     from adagrow.data import dataset_status, resolve_data_dir
 
     p = argparse.ArgumentParser(prog="adagrow datasets", description="which datasets are present and verified")
-    p.add_argument("--data-dir")
+    p.add_argument("--data-dir", metavar="DIR", help="dataset root (default: $ADAGROW_DATA, else ./data)")
     args = p.parse_args(argv)
     root = resolve_data_dir(args.data_dir)
     print(f"data directory: {root}")
@@ -247,15 +172,21 @@ def cmd_datasets(argv: list[str]) -> int:
 def cmd_quantize(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="adagrow quantize", description="quantize a trained model and evaluate it")
     p.add_argument("--checkpoint", required=True, type=Path, help="a deploy.pt written by `adagrow train`")
-    p.add_argument("--precision", default="w4a16", choices=["fp16", "int8", "w4a16"])
-    p.add_argument("--method", default="adagrow", choices=QUANT_METHODS)
+    p.add_argument("--precision", default="w4a16", choices=["fp16", "int8", "w4a16"],
+                   help="the format to quantize to (default: w4a16: 4-bit weights, 16-bit activations)")
+    p.add_argument("--method", default="adagrow", choices=QUANT_METHODS,
+                   help="rounding (rtn), GPTQ-style OBS compensation (obs; actorder: columns in activation order), or "
+                   "the thesis' compensation "
+                   "(adagrow) and rearrangement (adagrow-rerank) (default: adagrow)")
     p.add_argument("--table", action="store_true",
                    help="every method at W4A16 and INT8 (and FP16 on CUDA): one record each and a Markdown table")
-    p.add_argument("--data-dir")
-    p.add_argument("--calib-size", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--output", default="results/quant.jsonl")
+    p.add_argument("--data-dir", metavar="DIR", help="dataset root (default: $ADAGROW_DATA, else ./data)")
+    p.add_argument("--calib-size", type=int, default=256, metavar="N",
+                   help="training images the quantizer calibrates on (default: 256)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="picks the calibration images (default: 0)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--output", default="results/quant.jsonl", metavar="FILE",
+                   help="records are appended here; --table also writes FILE.md (default: results/quant.jsonl)")
     args = p.parse_args(argv)
     from adagrow.data import resolve_data_dir
     from adagrow.engine.runner import resolve_device
@@ -305,47 +236,60 @@ def quant_markdown(records: list[dict], env: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cmd_meta(argv: list[str]) -> int:
-    # M-NAS lives in baselines/ (a competitor, not the core); imported by name only when the command runs,
-    # so importing adagrow never imports baselines (and a tree without baselines still has every other command)
-    import importlib
-
-    return importlib.import_module("baselines.mnas.cli").main(argv)
-
-
-def cmd_report(argv: list[str]) -> int:
-    from reports.generate import main as report_main
-
-    return report_main(argv)
-
-
-COMMANDS = {  # name -> (function, the one line `adagrow --help` shows)
+COMMANDS = {  # the core's commands: name -> (function, the one line `adagrow --help` shows)
     "train": (cmd_train, "train one method on one dataset (a fixed model, or AdaGrow growing one)"),
-    "suite": (cmd_suite, "run every entry of a suite (a dataset's table or a thesis ablation); resumable"),
     "bench": (cmd_bench, "params, MACs, latency and throughput of a model"),
     "datasets": (cmd_datasets, "which datasets are present, verified or missing, and how to get them"),
     "quantize": (cmd_quantize, "quantize a trained model (FP16 / INT8 / W4A16) and evaluate it"),
-    "report": (cmd_report, "rebuild the thesis' tables and plots from result records"),
-    "meta": (cmd_meta, "meta-learning on few-shot tasks: M-NAS (task-aware architectures) or MAML; resumable"),
 }
 
 
+def commands() -> dict:
+    """The core's commands, then those the ``adagrow.commands`` entry points add (e.g. ``meta`` from
+    ``baselines/``), loaded only when asked for.  A plug-in that fails to load is listed with its error."""
+    from adagrow.plugins import Command, plugins
+
+    found = dict(COMMANDS)
+    for plugin in plugins("adagrow.commands"):
+        if plugin.name in found:
+            continue
+        try:
+            command = plugin.load()
+        except Exception as exc:  # noqa: BLE001 - one broken plug-in must not take the others down
+            def broken(argv, exc=exc, name=plugin.name):
+                raise AdaGrowError(f"the command {name!r} could not be loaded: {exc}")
+
+            command = Command(broken, f"(unavailable: {exc})")
+        found[plugin.name] = (command.run, command.summary)
+    return dict(sorted(found.items(), key=lambda kv: ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER)))
+
+
+# The order `adagrow --help` lists commands in (names only; plug-in commands not named here come last).
+ORDER = ("train", "suite", "bench", "datasets", "quantize", "report", "meta")
+
+
 def version() -> str:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
+    """``0.1.0 (commit 1a2b3c4d, torch 2.6.0+cpu, Python 3.11.7)``: what a bug report needs."""
+    import platform
 
-    try:
-        return dist_version("adagrow-bench")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown (not installed)"
+    import torch
+
+    from adagrow import __version__
+    from adagrow.records.env import git_commit
+
+    commit = git_commit()
+    where = f"commit {commit[:12] if not commit.endswith('-dirty') else commit[:8] + '-dirty'}" if commit else \
+        "not a git checkout"
+    return f"{__version__} ({where}, torch {torch.__version__}, Python {platform.python_version()})"
 
 
-def usage() -> str:
-    width = max(map(len, COMMANDS))
-    lines = ["usage: adagrow <command> [options]     (adagrow <command> --help for its options)", "",
+def usage(found: dict) -> str:
+    width = max(map(len, found))
+    lines = ["usage: adagrow <command> [options]     (adagrow <command> --help, or adagrow help <command>)", "",
              "commands:"]
-    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
-    lines += ["", "options:", "  -h, --help  show this help", "  --version   show the version", "",
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in found.items()]
+    lines += [f"  {'help':<{width}}  this help, or a command's (adagrow help train)", "",
+              "options:", "  -h, --help  show this help", "  --version   show the version, commit and torch version", "",
               "example:  adagrow suite mnist --profile smoke --data-dir ../shared/data"]
     return "\n".join(lines)
 
@@ -355,18 +299,24 @@ def main(argv: list[str] | None = None) -> int:
     if not sys.stdout.isatty() and hasattr(sys.stdout, "reconfigure"):
         # a log file would otherwise receive progress in 8 KB blocks, minutes late
         sys.stdout.reconfigure(line_buffering=True)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(usage())
+    found = commands()
+    if not argv:  # as argparse does when a required command is missing: usage on stderr, status 2
+        print(f"{usage(found)}\n\nadagrow: error: a command is required", file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help") or argv == ["help"]:
+        print(usage(found))
         return 0
+    if argv[0] == "help":  # adagrow help train [--method adagrow] == adagrow train [--method adagrow] --help
+        argv = [*argv[1:], "--help"]
     if argv[0] == "--version":
         print(f"adagrow {version()}")
         return 0
-    if argv[0] not in COMMANDS:
-        print(f"{usage()}\n\nadagrow: error: unknown command {argv[0]!r} (choose from {', '.join(COMMANDS)})",
+    if argv[0] not in found:
+        print(f"{usage(found)}\n\nadagrow: error: unknown command {argv[0]!r} (choose from {', '.join(found)})",
               file=sys.stderr)
         return 2
     try:
-        return COMMANDS[argv[0]][0](argv[1:])
+        return found[argv[0]][0](argv[1:])
     except AdaGrowError as exc:
         print(f"adagrow: error: {exc}", file=sys.stderr)
         return 2

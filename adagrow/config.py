@@ -14,7 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from adagrow.errors import AdaGrowError
 from adagrow.registry import Registry
@@ -24,17 +24,17 @@ from adagrow.registry import Registry
 class Recipe:
     """How to optimise: optimizer, learning rate and its cosine schedule, regularisation, batch."""
 
-    name: str
-    optimizer: str  # "sgd" | "adam" | "adamw"
-    lr: float
-    weight_decay: float
-    epochs: int
-    batch_size: int = 128
-    momentum: float = 0.9
-    label_smoothing: float = 0.0
-    warmup_epochs: float = 0.0
+    name: str  # the recipe's name (--recipe)
+    optimizer: Literal["sgd", "adam", "adamw"]
+    lr: float  # peak learning rate (after warm-up), followed by a per-step cosine
+    weight_decay: float  # L2 / decoupled weight decay (AdamW)
+    epochs: int  # training epochs
+    batch_size: int = 128  # training batch
+    momentum: float = 0.9  # SGD momentum
+    label_smoothing: float = 0.0  # of the cross-entropy loss
+    warmup_epochs: float = 0.0  # linear warm-up of the learning rate
     min_lr: float = 0.0  # the per-step cosine ends here
-    grad_clip: float | None = None
+    grad_clip: float | None = None  # clip the gradients' global norm to this (None: no clipping)
     # None: constant weight decay; else it follows its own per-step cosine down to this value.
     min_weight_decay: float | None = None
     # RandAugment (torchvision, 2 ops) of this magnitude on top of the dataset's own augmentation.
@@ -117,7 +117,7 @@ PROFILES.register(
         val_size=1000,
         latency_repeats=30,
         recipe_overrides={"batch_size": 64, "warmup_epochs": 0.0},
-        description="2 epochs on 4,000 training images: about a minute for a small model on a 2-core CPU",
+        description="2 epochs on 4,000 training images (how long: docs/timings.md)",
         growing=Profile(
             "smoke",
             epochs=8,
@@ -128,7 +128,7 @@ PROFILES.register(
             # once), then 5 epochs of fine-tuning (a depth growth costs about an epoch to recover from),
             # and no automatic stop: over a few noisy epochs the plateau rule would end growth before it
             # has shown anything (full runs keep the thesis').  Batch 32 gives the few images twice the
-            # steps: on MNIST 96.6% instead of 91% at batch 64, in about 3 minutes on a 2-core CPU.
+            # steps: on MNIST 96.6% instead of 91% at batch 64 (results/mnist.jsonl; times: docs/timings.md).
             method_overrides={"grow_interval": 1, "stop": "none", "grow_until": 0.45},
             recipe_overrides={"batch_size": 32, "warmup_epochs": 0.0},
             description="growing methods: 8 epochs on 4,000 examples at batch 32, growth after each of the first 3",
@@ -215,36 +215,37 @@ _DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 class RunConfig:
     """Everything that defines one run."""
 
-    dataset: str
-    method: str = "fixed"
+    dataset: str  # a registered dataset (adagrow datasets lists them)
+    method: str = "fixed"  # a registered method (adagrow.methods)
     model: str | None = None  # fixed: a reference model name; adagrow: the family
-    recipe: Recipe = field(default_factory=lambda: RECIPES.get("thesis"))
+    recipe: Recipe = field(default_factory=lambda: RECIPES.get("thesis"))  # how to optimise (RECIPES)
     method_config: Any = None  # the method's own frozen dataclass (see adagrow.methods)
-    seed: int = 0
-    profile: str = "full"
-    epochs: int | None = None  # None: the recipe's (or the profile's) epochs
-    train_subset: int | None = None
-    test_subset: int | None = None
+    seed: int = 0  # the random seed of the run (initial weights, data order, subsets)
+    profile: str = "full"  # a size preset (PROFILES): full changes nothing, smoke shrinks the run
+    epochs: int | None = None  # training epochs (None: the recipe's, or the profile's)
+    train_subset: int | None = None  # train on a seeded subset of this many examples (None: all, or the profile's)
+    test_subset: int | None = None  # test on this many examples (None: the whole test set)
     val_size: float = 0.1  # fraction (or count, if > 1) of the training set held out
-    data_dir: str | None = None
-    download: bool = False
-    output_dir: str = "results"
-    suite: str = "adhoc"
-    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
+    data_dir: str | None = None  # dataset root (None: $ADAGROW_DATA, else ./data)
+    download: bool = False  # download a missing dataset (if online)
+    output_dir: str = "results"  # records go to <output_dir>/<suite>.jsonl, run folders to <output_dir>/runs/
+    suite: str = "adhoc"  # names the results file <output_dir>/<suite>.jsonl
+    device: str = "auto"  # auto (CUDA if present), cpu, cuda or cuda:N
     amp: bool = True  # bf16 autocast on CUDA (never on CPU)
     channels_last: bool = True  # on CUDA, for convolutional models
-    compile: bool = False  # torch.compile the model for training (engine/speed.py)
-    branch_compute: str = "auto"  # "auto" | "loop" | "batched": how units compute their branches (engine/speed.py)
-    deterministic: bool = False
+    compile: bool = False  # torch.compile the model for training (again after each growth)
+    # how re-parameterisable units compute their branches: one by one, or as one padded conv (the same
+    # function); auto: the faster on this device, measured (engine/speed.py)
+    branch_compute: Literal["auto", "loop", "batched"] = "auto"
+    deterministic: bool = False  # use deterministic torch / cuDNN algorithms (slower)
     threads: int | None = None  # CPU threads for training (None: torch's default)
-    # CPU threads for the batch-1 latency measurement, pinned (not torch's default, which an executor changes:
-    # Ray sets one thread per task, a local run gets every core), so latencies compare across executors, jobs
-    # and machines; the record's latency names it, and a report cell never averages two thread counts.
+    # CPU threads for the batch-1 latency measurement, pinned (not torch's default, which an executor changes),
+    # so that latencies compare across executors and machines; the record's latency names it
     latency_threads: int = 1
-    num_workers: int = 2
-    latency_repeats: int = 200
-    wandb: str = "off"  # "off" | "offline" | "online"
-    resume: bool = False
+    num_workers: int = 2  # data-loader processes
+    latency_repeats: int = 200  # timed batch-1 forwards behind the latency figure
+    wandb: Literal["off", "offline", "online"] = "off"  # log to Weights & Biases
+    resume: bool = False  # continue the run from its last checkpoint
     tag: str | None = None  # a label of the user's in the run's name (suites: the entry's name)
     # Keep the resume checkpoint (last.pt, the size of model + optimizer) once the run has finished;
     # by default only deploy.pt and record.json stay, so a suite of hundreds of runs fits on a disk.

@@ -2,17 +2,25 @@
 
 The command line turns the fields of a method's config dataclass into its options, nox suites name
 methods by these keys, and tests parametrise over them.  A method whose config depends on the model
-family (AdaGrow for CNNs vs Transformers) registers a ``config_for`` hook.
+family (AdaGrow for CNNs vs Transformers) registers a ``by_family`` table.
+
+This is a plug-in registry, and the one import circle the project allows (``tests/test_imports.py``):
+a module that defines a method imports :data:`METHODS` and registers itself when imported, and
+:func:`load_builtin_methods` imports those modules, inside the function, when the registry is first
+asked for.  The core's own methods are named there; every other package's come from the
+``adagrow.methods`` entry-point group (:mod:`adagrow.plugins`), so the core never names them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from adagrow.engine.method import Method
 from adagrow.registry import Registry
+
+if TYPE_CHECKING:
+    from adagrow.engine.method import Method
 
 
 @dataclass(frozen=True)
@@ -40,11 +48,10 @@ def load_builtin_methods() -> Registry[MethodEntry]:
     global _loaded
     if not _loaded:
         _loaded = True
-        from importlib.metadata import entry_points
-
         import adagrow.engine.fixed  # noqa: F401  fixed-size references
         import adagrow.grow.method  # noqa: F401  AdaGrow (CNN + Transformer)
+        from adagrow.plugins import plugins
 
-        for ep in sorted(entry_points(group="adagrow.methods"), key=lambda e: e.name):
-            ep.load()  # importing the module registers its methods in METHODS
+        for plugin in plugins("adagrow.methods"):
+            plugin.load()  # importing the module registers its methods in METHODS
     return METHODS

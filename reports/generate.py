@@ -1,6 +1,7 @@
 """``adagrow report``: rebuild the thesis' tables with our numbers beside the thesis' own, plus figures.
 
-    adagrow report [--results results/] [--out reports/] [--tables 3-19,3-22] [--format md,tex]
+    adagrow report [--results results/] [--out reports/tables/] [--tables 3-19,3-22] [--format md,tex]
+    adagrow report --results runs          # your own runs, written to runs/report/
 
 For every thesis table (``reports.thesis_reference.TABLES``) it writes ``table<id>.md`` (and
 ``.tex``): each thesis row with our measurement of the same experiment next to it (matched by
@@ -18,42 +19,22 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Any
 
 from adagrow.errors import AdaGrowError
+from adagrow.plugins import Command
 from adagrow.records.store import atomic_write_text, read_records
-from reports import match, plots, render
+from reports import RESULTS_DIR, TABLES_DIR, match, plots, render
+from reports.formatting import MISSING, format_metric
 from reports.thesis_reference import CNN_DATASETS, COLUMN_TITLES, DATASET_NAMES, TABLES, ThesisRow, ThesisTable
 
 FORMATS = {"md": render.markdown, "tex": render.latex}
 OURS_METRICS = ("arch", "params", "macs", "latency_ms", "acc", "pretrain_s", "prune_s", "finetune_s", "total_s")  # we measure too
 NOT_RUN = "not run"
-MISSING = "—"
 SMOKE = "smoke"  # the gap cell of a smoke-only row: a few epochs on a subset is not comparable with the thesis
 NOISY = "†"  # marks a latency whose record flags its repeats as noisy
 
 
 # ------------------------------------------------------------------------------------------------ values
-def format_count(x: float) -> str:
-    """669290 -> "669.29K", 2.65e6 -> "2.65M", 1.83e9 -> "1.83G" (the thesis' style)."""
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(x) >= scale:
-            return f"{x / scale:.2f}{suffix}"
-    return f"{x:.0f}"
-
-
-def format_metric(column: str, value: Any) -> str:
-    if value is None:
-        return MISSING
-    if column in ("params", "macs"):
-        return format_count(value)
-    if column.endswith("_s"):
-        return f"{value:.0f}s"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return str(value)
-
-
 def format_latency(ours: match.Ours) -> str:
     """"21.30 ±12%": the median, ± half the p10–p90 range as a share of it, † when the record says noisy.
     Records from before latencies carried a spread show the median alone."""
@@ -259,13 +240,26 @@ def _safe(name: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ CLI
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="adagrow report", description="thesis tables with our numbers beside them")
-    p.add_argument("--results", default="results", type=Path, help="a JSONL file or a folder of them")
-    p.add_argument("--out", default="reports", type=Path, help="where tables and plots are written")
+    p = argparse.ArgumentParser(
+        prog="adagrow report",
+        description="the thesis' tables with our numbers beside them, and figures.  By default it reads the "
+        f"committed records ({RESULTS_DIR}/) and rewrites the committed tables ({TABLES_DIR}/).  To see your own "
+        "runs (adagrow train / suite write them to runs/): adagrow report --results runs  (written to runs/report/)")
+    p.add_argument("--results", default=RESULTS_DIR, type=Path, metavar="PATH",
+                   help=f"a JSONL file of records, or a folder of them (default: {RESULTS_DIR}, the committed records; "
+                   "your own runs are in runs)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help=f"where tables and plots are written (default: {TABLES_DIR} for --results {RESULTS_DIR}, "
+                   "else <results>/report)")
     p.add_argument("--tables", help="comma-separated table ids, e.g. 3-19,3-22 (default: all)")
-    p.add_argument("--format", default="md,tex", help="comma-separated: md, tex")
+    p.add_argument("--format", default="md,tex", help="comma-separated: md, tex (default: md,tex)")
     p.add_argument("--no-plots", action="store_true", help="tables only")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.out is None:
+        committed = args.results == Path(RESULTS_DIR)
+        folder = args.results if args.results.suffix != ".jsonl" else args.results.parent
+        args.out = Path(TABLES_DIR) if committed else folder / "report"
+    return args
 
 
 def select_tables(spec: str | None) -> list[ThesisTable]:
@@ -286,9 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     if not formats or any(f not in FORMATS for f in formats):
         raise AdaGrowError(f"--format takes a comma-separated list of {', '.join(FORMATS)}; got {args.format!r}")
     if not args.results.exists():
-        raise AdaGrowError(f"no results at {args.results}: run a suite first, or point --results at its records")
+        raise AdaGrowError(f"no results at {args.results}: run a suite first (adagrow suite mnist --profile smoke "
+                           "writes runs/mnist.jsonl), or point --results at its records (--results runs)")
     tables = select_tables(args.tables)
     records = read_records(args.results)
+    print(f"reading {len(records)} records from {args.results}; writing to {args.out}", flush=True)
     written = []
     for table in tables:
         written += write_table(build_grid(table, records, str(args.results)), args.out, table.id, formats)
@@ -304,5 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         written += write_leaderboards(records, args.out, formats, plots=not args.no_plots)
     if not args.no_plots:
         written += write_plots(records, args.out)
-    print(f"{len(records)} records from {args.results}; wrote {len(written)} files under {args.out}")
+    print(f"wrote {len(written)} files under {args.out}: {len(tables)} thesis tables"
+          f"{'' if args.no_plots else ', plots in ' + str(args.out / 'plots')}")
     return 0
+
+
+COMMAND = Command(main, "rebuild the thesis' tables and plots from result records (results/, or your runs/)")

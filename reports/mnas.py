@@ -1,6 +1,6 @@
 """The M-NAS table (#14): M-NAS vs MAML on a fixed architecture vs the transferred architecture.
 
-    python -m reports.mnas [--results results/] [--out reports/]
+    python -m reports.mnas [--results results/] [--out reports/tables/]
 
 Every value is ours, read from the ``kind: meta`` records ``adagrow meta`` writes (``<output>/mnas.jsonl``
 by default).  Per task setting (sinusoid K-shot, MNIST / CIFAR-10 N-way K-shot) three rows: M-NAS with
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from adagrow.records.store import atomic_write_text, read_records
-from reports import render
-from reports.generate import format_count
+from reports import RESULTS_DIR, TABLES_DIR, render
+from reports.formatting import format_count
 
 
 def meta_records(records: list[dict]) -> list[dict]:
@@ -79,8 +79,8 @@ def grid(records: list[dict]) -> render.Grid:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reports.mnas", description=__doc__.splitlines()[0])
-    p.add_argument("--results", default="results")
-    p.add_argument("--out", default="reports")
+    p.add_argument("--results", default=RESULTS_DIR)
+    p.add_argument("--out", default=TABLES_DIR)
     args = p.parse_args(argv)
     results = Path(args.results)
     records: list[dict[str, Any]] = read_records(results) if results.exists() else []

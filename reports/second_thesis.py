@@ -1,6 +1,6 @@
 """Tables for the second thesis' methods (#13): BAMC vs uniform precision, APS vs AdaGrow vs fixed.
 
-    python -m reports.second_thesis [--results results/] [--out reports/]
+    python -m reports.second_thesis [--results results/] [--out reports/tables/]
 
 Every value is ours, read from the records of the ``bamc-<dataset>`` / ``aps-<dataset>`` suites and, for
 the AdaGrow and fixed rows of the APS table, the dataset's own suite.  Neither the thesis (seeds/002) nor
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from adagrow.records.store import atomic_write_text, read_records
-from reports import render
-from reports.generate import format_count
+from reports import RESULTS_DIR, TABLES_DIR, render
+from reports.formatting import format_count
 from suites.second_thesis import DATASETS, aps_entries, bamc_entries
 
 PAPER = "—"  # the paper's cell: empty until its own number is found
@@ -117,8 +117,8 @@ def grids(records: list[dict]) -> list[tuple[str, render.Grid]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reports.second_thesis", description=__doc__.splitlines()[0])
-    p.add_argument("--results", default="results")
-    p.add_argument("--out", default="reports")
+    p.add_argument("--results", default=RESULTS_DIR)
+    p.add_argument("--out", default=TABLES_DIR)
     args = p.parse_args(argv)
     results = Path(args.results)
     records: list[dict[str, Any]] = read_records(results) if results.exists() else []

@@ -18,30 +18,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from adagrow.registry import Registry
-
-
-@dataclass(frozen=True)
-class Entry:
-    name: str  # unique inside the suite; also the run's model label
-    dataset: str
-    method: str
-    model: str | None = None  # fixed: model name; adagrow: family
-    recipe: str | None = None  # None: the method's default recipe
-    options: dict[str, Any] = field(default_factory=dict)  # fields of the method's config dataclass
-    epochs: int | None = None
-    smoke: bool = False  # part of the short selection run under ``--profile smoke``
-    # part of the converged CPU selection run under ``--profile reference`` (issue 19: the rows a 2-core machine
-    # can afford to converge, three seeds each)
-    reference: bool = False
-
-
-SUITES: Registry[list[Entry]] = Registry("suite")
+from suites.outcomes import Outcome, _clip, _done, _pct, first_line
+from suites.registry import SUITES, Entry
 
 
 def _load() -> Registry[list[Entry]]:
@@ -77,24 +59,6 @@ def run_config_for(entry: Entry, args: argparse.Namespace, suite: str):
     )
 
 
-def _done(records: list[dict[str, Any]], cfg) -> dict[str, Any] | None:
-    """The latest ``ok`` record of exactly this configuration, or None.
-
-    Judged by the resolved config's identity (``RunConfig.identity``: everything but where the files
-    are), not by the entry's name: a record of another profile version, epoch count or method option
-    is not this entry's result.  The run directory's name (which carries a hash of that identity)
-    must match as well, so the checkpoint and deploy model of a skipped entry are this config's.
-    """
-    from adagrow.config import identity_of
-
-    want = cfg.identity()
-    for r in reversed(records):
-        if (r.get("status") == "ok" and Path(r.get("run_dir", "")).name == cfg.run_name
-                and identity_of(r.get("config") or {}) == want):
-            return r
-    return None
-
-
 def _select(args: argparse.Namespace) -> list[Entry]:
     from adagrow.errors import AdaGrowError
 
@@ -114,17 +78,6 @@ def _select(args: argparse.Namespace) -> list[Entry]:
         # the converged CPU selection: the rows of the reference tables a 2-core machine can afford
         return [e for e in entries if e.reference]
     return entries
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one entry (under one seed) in this invocation."""
-
-    name: str
-    # "ok" (ran now) | "done" (an earlier record, skipped) | "failed" | "running" (by another process)
-    status: str
-    record: dict[str, Any] | None = None
-    error: str = ""
 
 
 def run_suite(args: argparse.Namespace) -> int:
@@ -188,16 +141,10 @@ def status_table(suite: str, jobs, records: list[dict[str, Any]], results: Path,
 
 
 def _set_aside(run_dir: Path) -> None:
-    """--force: keep an earlier run's files (checkpoint, deploy model) under another name, so that the
-    runner, which never repeats a finished run, starts this one from nothing."""
-    if run_dir.exists():
-        aside = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-        run_dir.rename(aside)
-        print(f"  --force: the earlier run's files are kept in {aside}", flush=True)
+    """--force: keep an earlier run's files under another name (the runner's :func:`set_aside`)."""
+    from adagrow.engine.runner import set_aside
 
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{value:.2f}%"
+    set_aside(run_dir, log=lambda line: print(f"  {line}", flush=True))
 
 
 def summary_table(suite: str, outcomes: list[Outcome], results: Path) -> str:
@@ -220,11 +167,3 @@ def summary_table(suite: str, outcomes: list[Outcome], results: Path) -> str:
         secs = format_duration(r["wall_seconds"]) if r.get("wall_seconds") is not None else "-"
         lines.append(f"  {o.name:<{width}}  {o.status:<7} {_pct(r.get('test_acc')):>8} {params:>9} {macs:>10} {secs:>7}")
     return "\n".join(lines)
-
-
-def first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

@@ -13,8 +13,8 @@ lr 5e-3, cosine, L2 5e-4).  ``--recipe transformer-adamw`` (AdamW, not the thesi
 
 from __future__ import annotations
 
-from suites import SUITES, Entry
 from suites.growing import growing_entries
+from suites.registry import SUITES, Entry
 
 CNN_FIXED = ("resnet18", "resnet34", "resnet50", "resnet101", "vgg11", "vgg16", "mobilenetv3_small",
              "mobilenetv3_large")

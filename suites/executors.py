@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from adagrow.errors import AdaGrowError
-from suites import Outcome, _clip, _done, _pct, first_line
+from suites.outcomes import Outcome, _clip, _done, _pct, first_line
 
 LOCK, NOTE = "job.lock", "job.json"  # in the run directory
 INSTALL = "pip install -e '.[cluster]'"

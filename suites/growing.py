@@ -10,7 +10,7 @@ takes one entry per method (VGG, 3 blocks).
 
 from __future__ import annotations
 
-from suites import SUITES, Entry
+from suites.registry import SUITES, Entry
 
 GROWING_BASELINES = ("randgrow", "splitgrow", "mogrow")
 FAMILIES = ("resnet", "bottleneck", "vgg", "mobilenetv3")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from suites import SUITES, Entry
+from suites.registry import SUITES, Entry
 
 
 def _prune(model: str, method: str, label: str, options: dict[str, Any], smoke: bool = False) -> Entry:

@@ -11,7 +11,7 @@ AdaGrow and fixed rows of the APS table come from the dataset's own suite (``ada
 
 from __future__ import annotations
 
-from suites import SUITES, Entry
+from suites.registry import SUITES, Entry
 
 DATASETS = ("mnist", "cifar10")
 

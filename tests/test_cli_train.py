@@ -13,7 +13,7 @@ from adagrow.grow.transformer import TransformerGrowConfig
 def built(monkeypatch):
     """The RunConfig each ``adagrow train`` would run (nothing is trained)."""
     configs = []
-    monkeypatch.setattr(runner, "run", configs.append)
+    monkeypatch.setattr(runner, "run", lambda cfg, **kw: configs.append(cfg))
     return configs
 
 

@@ -105,7 +105,7 @@ class DatasetSpec:
         """The one error for a dataset that is not there: what, where, and how to get it."""
         return DatasetError(
             f"dataset {self.name!r} not found: expected {self.expected_files()} under the data "
-            f"dir {data_dir.resolve()} (--data-dir, else $ADAGROW_DATA, else ./data). {self.how_to_get}"
+            f"dir {shown_path(data_dir)} (--data-dir, else $ADAGROW_DATA, else ./data). {self.how_to_get}"
         )
 
     def corrupt(self, path: Path | str, why: str) -> DatasetError:
@@ -228,6 +228,12 @@ for _spec in (
     ),
 ):
     DATASETS.register(_spec.name, _spec)
+
+
+def shown_path(path: Path) -> str:
+    """A path as the user typed it, made absolute when it was relative (``data (/home/me/data)``); never
+    with symlinks resolved: the user knows the link they typed, not where it points."""
+    return str(path) if path.is_absolute() else f"{path} ({os.path.abspath(path)})"
 
 
 def resolve_data_dir(option: str | Path | None = None) -> Path:

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from adagrow.data.registry import DATASETS, DatasetSpec
+from adagrow.data.registry import DATASETS, DatasetSpec, shown_path
 from adagrow.errors import DatasetError
 
 SST2_MD5 = {
@@ -101,7 +101,7 @@ def diagnose(
     if fetched:
         return DatasetError(
             f"dataset {spec.name!r}: the download into {root} failed ({error}). Check the connection, or get "
-            f"the files by hand: expected {spec.expected_files()} under {data_dir.resolve()}. {spec.howto}"
+            f"the files by hand: expected {spec.expected_files()} under {shown_path(data_dir)}. {spec.howto}"
         )
     if spec.name == "mnist":  # the unpacked idx files have no known md5: blame the folder
         return spec.corrupt(data_dir / "MNIST" / "raw", f"torchvision could not read it: {error}")

@@ -10,6 +10,7 @@ match timm's ImageNet stem.  ``stem="auto"`` (default) reproduces exactly that; 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from torch import nn
 
@@ -35,8 +36,8 @@ FIXED_MODELS = tuple(TIMM_MODELS) + TRANSFORMER_MODELS
 @dataclass(frozen=True)
 class FixedConfig:
     # ResNets only: "auto" (as the thesis: small stem, ImageNet stem on 1-channel MNIST) | "small" | "imagenet"
-    stem: str = "auto"
-    drop_rate: float = 0.0
+    stem: Literal["auto", "small", "imagenet"] = "auto"
+    drop_rate: float = 0.0  # dropout before the classifier (timm's drop_rate)
 
 
 def build_reference(name: str, num_classes: int, input_size: tuple[int, ...], stem: str = "auto",

@@ -5,6 +5,9 @@ tqdm then prints nothing at all: a CPU smoke run used to be silent for minutes. 
 therefore picks a bar when stdout is a terminal and :class:`LineProgress` otherwise, which prints
 epoch, step, mean loss, images per second and the time left, every ``$ADAGROW_PROGRESS_EVERY`` seconds
 (default 30).  Both take the same ``update`` call from the training loop.
+
+Every line a run prints (:func:`log_line`, the default ``log`` of the runner) starts with the time of
+day, as HF, Lightning and timm logs do, so a log shows when each epoch ended and how long a step took.
 """
 
 from __future__ import annotations
@@ -22,6 +25,19 @@ from adagrow.errors import AdaGrowError
 DEFAULT_EVERY = 30.0  # seconds between two progress lines in a log
 
 
+def stamp(message: str, now: float | None = None) -> str:
+    """``message`` with the local time of day in front (``12:03:04 epoch 1/8 ...``); leading blank lines stay
+    in front of the stamp, continuation lines are indented under the message."""
+    body = message.lstrip("\n")
+    clock = time.strftime("%H:%M:%S", time.localtime(now))
+    return "\n" * (len(message) - len(body)) + f"{clock} " + body.replace("\n", "\n" + " " * (len(clock) + 1))
+
+
+def log_line(message: str) -> None:
+    """Print one message of a run, time-stamped (the default ``log`` of the runner and the progress lines)."""
+    print(stamp(message), flush=True)
+
+
 def progress_every() -> float:
     """Seconds between progress lines: ``$ADAGROW_PROGRESS_EVERY``, else 30."""
     raw = os.environ.get("ADAGROW_PROGRESS_EVERY", "").strip()
@@ -36,7 +52,7 @@ def progress_every() -> float:
     return value
 
 
-def epoch_progress(epoch: int, epochs: int, steps: int, *, stream=None, log: Callable[[str], None] = print):
+def epoch_progress(epoch: int, epochs: int, steps: int, *, stream=None, log: Callable[[str], None] = log_line):
     """The progress reporter of one training epoch (``epoch`` counts from 0), for ``stream`` (stdout)."""
     stream = sys.stdout if stream is None else stream
     desc = f"epoch {epoch + 1}/{epochs}"
@@ -46,7 +62,7 @@ def epoch_progress(epoch: int, epochs: int, steps: int, *, stream=None, log: Cal
 
 
 @contextmanager
-def announce(what: str, log: Callable[[str], None] = print, slow: float = 5.0) -> Iterator[None]:
+def announce(what: str, log: Callable[[str], None] = log_line, slow: float = 5.0) -> Iterator[None]:
     """Say that ``what`` starts, and when it took more than ``slow`` seconds, how long it took
     (loading a dataset the first time can take minutes: extraction, decoding, tokenizing)."""
     log(f"{what} ...")
@@ -84,7 +100,7 @@ class LineProgress:
     45s, training 25m10s`` ("training" counts the remaining training steps of the run at this epoch's
     speed; evaluation and growth come on top)."""
 
-    def __init__(self, desc: str, steps: int, *, every: float, log: Callable[[str], None] = print,
+    def __init__(self, desc: str, steps: int, *, every: float, log: Callable[[str], None] = log_line,
                  clock: Callable[[], float] = time.monotonic):
         self.desc, self.steps, self.every, self.log, self.clock = desc, steps, every, log, clock
         self.start = self.last = clock()

@@ -43,7 +43,7 @@ from adagrow.engine.checkpoint import load_checkpoint, rng_state, save_checkpoin
 from adagrow.engine.loop import evaluate, train_one_epoch
 from adagrow.engine.method import ModelChange, RunContext
 from adagrow.engine.optim import build_optimizer, transfer_state
-from adagrow.engine.progress import announce, epoch_progress
+from adagrow.engine.progress import announce, epoch_progress, log_line
 from adagrow.engine.speed import Compiler, apply_branch_compute, choose_branch_compute, has_units
 from adagrow.engine.timing import PhaseTimer
 from adagrow.errors import AdaGrowError, TrainingDiverged
@@ -97,14 +97,17 @@ def resolve_method(cfg: RunConfig):
     return cfg, factory(cfg.method_config)
 
 
-def run(cfg: RunConfig, *, interrupt_after: int | None = None, log=print) -> dict[str, Any]:
+def run(cfg: RunConfig, *, interrupt_after: int | None = None, force: bool = False, log=log_line) -> dict[str, Any]:
     """Train and evaluate one configuration; return its result record (also written to disk).
 
     Everything the user can get wrong (options, device, output location, resuming another config)
     is checked before the data is loaded.  A configuration that already finished is not run again:
-    its record is returned."""
+    its record is returned, unless ``force``: then the earlier run's directory is set aside
+    (:func:`set_aside`) and the run starts from nothing."""
     cfg, method = resolve_method(cfg)
     device = resolve_device(cfg.device)
+    if force:
+        set_aside(Path(cfg.output_dir) / "runs" / cfg.run_name, log)
     run_dir = prepare_run_dir(cfg)
     done = finished_record(cfg, run_dir, log)
     if done is not None:
@@ -313,7 +316,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
     if not cfg.keep_checkpoint:
         ckpt_path.unlink(missing_ok=True)  # finished: running it again returns its record, never resumes
     wandb.finish({k: v for k, v in record.items() if k in ("test_acc", "val_acc", "params", "macs", "arch")})
-    log(summary_line(record))
+    log(summary_line(record, results_path))
     return record
 
 
@@ -385,7 +388,7 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise AdaGrowError(f"{path} is unreadable ({exc}); delete {path.parent} to run it afresh") from None
 
 
-def finished_record(cfg: RunConfig, run_dir: Path, log=print) -> dict[str, Any] | None:
+def finished_record(cfg: RunConfig, run_dir: Path, log=log_line) -> dict[str, Any] | None:
     """The record of this config's finished run, or None: a finished run is never run or recorded
     twice.  If its record never reached the suite's file (the process died in between), it is added."""
     path = run_dir / "record.json"
@@ -399,7 +402,7 @@ def finished_record(cfg: RunConfig, run_dir: Path, log=print) -> dict[str, Any] 
                for r in (read_records(results) if results.exists() else [])):
         _append(record, results, log, saved_in=path)
     log(f"{cfg.run_name} has already finished (test {record.get('test_acc')}%): its record is returned, the run "
-        f"is not repeated (delete {run_dir} to run it afresh)")
+        f"is not repeated (record in {results}, model in {run_dir / 'deploy.pt'}; --force runs it afresh)")
     return record
 
 
@@ -496,7 +499,8 @@ def load_summary(samples: list[float | None]) -> dict[str, Any]:
             "busy": mean > (cores or 1) + 0.5}
 
 
-def summary_line(r: dict[str, Any]) -> str:
+def summary_line(r: dict[str, Any], results_path: Path | None = None) -> str:
+    """The run's result in three to four lines, naming the files it wrote by their full paths."""
     lat_m = next(iter(r["latency_ms"].values())) if r.get("latency_ms") else {}
     lat = lat_m.get("median_ms", float("nan"))
     how = "median, batch 1" + (f", {lat_m['threads']} thread{'s' * (lat_m['threads'] != 1)}" if lat_m.get("threads") else "")
@@ -504,7 +508,20 @@ def summary_line(r: dict[str, Any]) -> str:
         how += ", NOISY: the repeats did not settle"
     arch = f" arch {r['arch']}" if r.get("arch") else ""
     secs = sum(r["gpu_seconds"].values())
-    return (f"\n== {r['method']} / {r['dataset']} / {r.get('model')}{arch}\n"
+    results = results_path or Path(r.get("config", {}).get("output_dir", ".")) / f"{r['suite']}.jsonl"
+    text = (f"\n== {r['method']} / {r['dataset']} / {r.get('model')}{arch}\n"
             f"   test {r['test_acc']:.2f}%  (val {r['val_acc']:.2f}%)   params {r['params'] / 1e6:.3f}M   "
             f"MACs {r['macs'] / 1e6:.2f}M   latency {lat:.2f} ms ({how})\n"
-            f"   {r['time_unit']} {secs:.1f}   wall {r['wall_seconds']:.1f}s   record -> {r['suite']}.jsonl")
+            f"   {r['time_unit']} {secs:.1f}   wall {r['wall_seconds']:.1f}s   record -> {results}")
+    return text + (f"\n   model -> {r['deploy_model']}" if r.get("deploy_model") else "")
+
+
+def set_aside(run_dir: Path, log=log_line) -> Path | None:
+    """Keep an earlier run's files (checkpoint, deploy model, record) under another name, so that the
+    runner, which never repeats a finished run, starts this one from nothing (``--force``)."""
+    if not run_dir.exists():
+        return None
+    aside = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir.rename(aside)
+    log(f"--force: the earlier run's files are kept in {aside}")
+    return aside

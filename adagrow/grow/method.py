@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -62,21 +62,26 @@ class AdaGrowConfig:
 
     family: str = "vgg"  # vgg | resnet | bottleneck | mobilenetv3 (the run's --model overrides it)
     blocks: int = 3  # 3 blocks (two down-samplings) or 4 (three)
-    variant: str = "thesis"  # "thesis" (the text) | "released-code" (SPEC §3.9; also picks its recipe)
+    # "thesis" (the text) | "released-code" (SPEC §3.9; also picks its recipe)
+    variant: Literal["thesis", "released-code"] = "thesis"
     seed_arch: str | None = None  # starting architecture; None = the empty seed "0-0-0(-0)"
     width_ratio: float | None = None  # share of units widened per width growth (thesis 0.7, code 0.3)
     grow_interval: int = 3  # epochs between growth events (Table 3-4)
     pattern: str = "W1D2"  # growth events cycle: 1 width then 2 depth (Table 3-8); e.g. "W3D1", "D1"
-    depth_policy: str = "greedy"  # greedy (mean |γ|) | random | sequential (Table 3-6)
-    branch_policy: str = "random"  # random (with replacement) | random-no-replace | greedy (Table 3-7)
+    # greedy (mean |γ|) | random | sequential (Table 3-6)
+    depth_policy: Literal["greedy", "random", "sequential"] = "greedy"
+    # random (with replacement) | random-no-replace | greedy (Table 3-7)
+    branch_policy: Literal["random", "random-no-replace", "greedy"] = "random"
     init: str | None = None  # inherited | zeros | uniform | gaussian | gaussian-local | gaussian-global |
     #                          local-learning (Table 3-9); None: inherited (thesis), gaussian 0.2 (code)
     init_scale: float | None = None  # bound of "uniform", σ of "gaussian" (None: 0.1; code 0.2)
     local_learning_steps: int = 50  # batches of Adam on the new parameters alone ("local-learning")
-    local_learning_lr: float = 1e-3
-    optimizer_transfer: str = "inherit"  # "inherit" old momentum for old params | "fresh" (Table 3-10)
-    stop: str | None = None  # auto (EMA plateau) | target | budget | none (Table 3-5); None: auto, on
-    #                          MNIST none (growth ends at the one-layer cap alone, Table 3-18)
+    local_learning_lr: float = 1e-3  # Adam's learning rate for "local-learning"
+    # "inherit" old momentum for old params | "fresh" (Table 3-10)
+    optimizer_transfer: Literal["inherit", "fresh"] = "inherit"
+    # when growth stops (Table 3-5): auto (EMA plateau), target, budget or none (None: auto, on MNIST none:
+    # growth ends at the one-layer cap alone, Table 3-18)
+    stop: Literal["auto", "target", "budget", "none"] | None = None
     target_arch: str | None = None  # for stop="target", e.g. "3-3-3"
     param_budget: int | None = None  # for stop="budget": fused ≤ B and un-fused ≤ 1.5·B
     threshold: float = 3.0  # auto stop: points of smoothed val accuracy a growth interval must gain
@@ -84,7 +89,8 @@ class AdaGrowConfig:
     ema: float = 0.6  # auto stop: EMA decay of val accuracy (the thesis gives none; code uses 0.95)
     layers_per_growth: int = 1  # layers inserted per depth growth (Table 3-2)
     max_branch_kernel: int | None = None  # None: each unit's own kernel; 5 enables 3×5 / 5×3 / pool5 (Fig. 3-5)
-    branch_space: str | None = None  # "thesis" (Fig. 3-5) | "full" (every odd kh×kw); None: thesis, code full
+    # "thesis" (Fig. 3-5) | "full" (every odd kh×kw); None: thesis, code full
+    branch_space: Literal["thesis", "full"] | None = None
     layers_per_block_cap: int | None = None  # None: 1 on MNIST (as the thesis), else no cap
     # Growth may happen only before this fraction of the epoch budget; the rest fine-tunes the grown
     # model (Algorithm 3-1's M epochs).  1.0: whenever the stop rule allows (the thesis).
@@ -94,7 +100,7 @@ class AdaGrowConfig:
     recalibrate_batches: int = 20
     # Beyond the thesis: "orepa" trains each unit with its branches folded into one kernel at every step
     # (branch BNs as scales, one BN after the sum; adagrow.models.reparam), at about the plain model's cost.
-    train_form: str = "bn"
+    train_form: Literal["bn", "orepa"] = "bn"
 
     def __post_init__(self):
         if self.variant not in VARIANTS:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -59,28 +59,30 @@ STOP_RULES = ("none", "target", "budget", "auto")
 class TransformerGrowConfig:
     """AdaGrow-for-Transformers options; defaults are the thesis' best settings (Tables 3-11…3-16)."""
 
-    family: str = "vit"  # "vit" | "bert"
+    family: Literal["vit", "bert"] = "vit"  # the Transformer (the run's --model overrides it)
     arch: str = "D1W128"  # the seed: 1 layer, 2 heads of 64
     grow_interval: int = 5  # epochs between growth events (Table 3-13)
     pattern: str = "W2D1"  # width:depth order of events (Table 3-14), e.g. "W1D1", "W1D2"
-    depth_policy: str = "greedy"  # greedy | first | last | random (Table 3-11)
-    importance_norm: str = "norm2"  # LayerNorm scored by greedy: "norm2" (post-attention) | "norm1" (released code)
+    depth_policy: Literal["greedy", "first", "last", "random"] = "greedy"  # greedy | first | last | random (Table 3-11)
+    # LayerNorm scored by greedy: "norm2" (post-attention) | "norm1" (released code)
+    importance_norm: Literal["norm2", "norm1"] = "norm2"
     init: str = "normal0.1"  # new values (Table 3-15): see adagrow.grow.transformer_ops, or "local_learning"
     local_learning_steps: int = 50  # Adam steps on new values only, for init="local_learning"
     optimizer_transfer: str = "inherit"  # "fresh" | "inherit" (new slots 0) | "inherit_<scheme>" (Table 3-16)
-    stop: str = "auto"  # auto (EMA plateau, as the CNNs) | target | budget | none (caps only)
+    # auto (EMA plateau, as the CNNs) | target | budget | none (caps only)
+    stop: Literal["auto", "target", "budget", "none"] = "auto"
     target_arch: str | None = None  # stop="target": grow up to this architecture, e.g. "D4W384"
-    max_heads: int = 12
-    max_layers: int = 12
+    max_heads: int = 12  # width cap: attention heads per layer
+    max_layers: int = 12  # depth cap: encoder layers
     param_budget: int | None = None  # stop="budget": never grow beyond this many parameters
     # stop="auto" (adagrow.grow.stop.PlateauRule, shared with the CNN AdaGrow): minimum EMA val-acc
     # gain (points) between growths, misses allowed, EMA decay
-    auto_threshold: float = 3.0
-    auto_tolerance: int = 1
-    auto_ema: float = 0.6
+    auto_threshold: float = 3.0  # stop=auto: minimum EMA val-acc gain (points) between growths
+    auto_tolerance: int = 1  # stop=auto: growths allowed to miss the threshold
+    auto_ema: float = 0.6  # stop=auto: decay of the val-acc EMA
     vocab_size: int | None = None  # BERT: filled from the text dataset's meta when None
     max_len: int | None = None  # BERT: filled from the text dataset's meta when None
-    dropout: float = 0.0
+    dropout: float = 0.0  # dropout in attention and MLP
 
     def __post_init__(self):
         if self.family not in FAMILIES:

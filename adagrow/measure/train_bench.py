@@ -225,20 +225,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
     p = argparse.ArgumentParser(prog="adagrow bench --train", description="training throughput of a model: "
                                 "grown against its plain architecture, runner against a bare loop")
-    p.add_argument("--dataset", default="cifar10", choices=DATASETS.names(), help="the input shape and classes")
-    p.add_argument("--model", default="vgg:1-2-2", help="family:arch (plain and grown rows) or a fixed model name")
-    p.add_argument("--branches", type=int, default=3, help="random branches per growable unit of the grown rows")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--steps", type=int, default=10, help="timed steps per row (after --warmup)")
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--dataset", default="cifar10", choices=DATASETS.names(),
+                   help="the input shape and classes (default: cifar10)")
+    p.add_argument("--model", default="vgg:1-2-2",
+                   help="family:arch (plain and grown rows) or a fixed model name (default: vgg:1-2-2)")
+    p.add_argument("--branches", type=int, default=3, help="random branches per growable unit of the grown rows (default: 3)")
+    p.add_argument("--batch", type=int, default=32, metavar="N", help="training batch (default: 32)")
+    p.add_argument("--steps", type=int, default=10, metavar="N", help="timed steps per row (after --warmup; default: 10)")
+    p.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed steps first (default: 3)")
     p.add_argument("--only", help="only these rows, comma-separated (e.g. plain,grown-batched)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: torch's)")
     p.add_argument("--no-amp", action="store_true", help="fp32 on CUDA (TF32 convolutions) instead of bf16")
     p.add_argument("--compile", action="store_true", help="also time each row compiled (torch.compile)")
     p.add_argument("--peak-tflops", type=float, help="the device's peak for the step's dtype (default: table)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", help="append the record to this JSONL file")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seeds the weights and branches (default: 0)")
+    p.add_argument("--output", metavar="FILE", help="append the record to this JSONL file")
     args = p.parse_args(argv)
     for name in ("branches", "batch", "steps"):
         if getattr(args, name) < 1:

@@ -33,11 +33,11 @@ from baselines.grow.common import GrowingBaseline, adagrow_config, batchnorms, c
 @dataclass(frozen=True)
 class MoGrowConfig:
     family: str = "resnet"  # vgg | resnet | bottleneck | mobilenetv3 (the run's --model overrides it)
-    blocks: int = 3
+    blocks: int = 3  # 3 or 4 blocks
     target_arch: str | None = None  # full depth; None: 4 layers per block ("4-4-4")
     stages: int = 4  # equal stages, depth rising linearly from half the target to the target
     grow_interval: int | None = None  # epochs per stage; None: the epoch budget / stages
-    ema_decay: float = 0.9996
+    ema_decay: float = 0.9996  # decay of the parameters' EMA (updated every step; the model takes it at each growth)
     recalibrate_batches: int = 20  # BN statistics of the whole grown model, re-estimated before validation
 
     def __post_init__(self):

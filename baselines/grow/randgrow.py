@@ -43,10 +43,10 @@ class RandGrowConfig:
     grow_interval: int = 3  # K: epochs between growths
     init: str = "gauinit"  # gauinit | zeroinit | adaminit | thesis (N(0, 0.2) on every new tensor)
     adam_init_steps: int = 50  # adaminit: batches of Adam on the new BN's γ, β alone
-    adam_init_lr: float = 1e-3
+    adam_init_lr: float = 1e-3  # adaminit: Adam's learning rate
     stop: str = "auto"  # auto (per-stage τ / J rule) | none (grow until grow_until)
     stop_metric: str = "max"  # max (running maximum of val accuracy) | ema (EMA, decay ``ema``)
-    ema: float = 0.95
+    ema: float = 0.95  # decay of the validation-accuracy EMA (stop_metric=ema)
     tau: float = 0.05  # points of validation accuracy a stage must gain over ``window`` epochs
     window: int = 12  # J ≫ K (AutoGrow: 200 on CIFAR for its open-ended schedule; the budget here is 100)
     max_layers_per_stage: int | None = None  # None: no cap

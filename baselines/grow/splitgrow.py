@@ -58,7 +58,7 @@ def width_steps(final: int, seed_fraction: float = 0.25, rate: float = 0.2) -> l
 @dataclass(frozen=True)
 class SplitGrowConfig:
     family: str = "resnet"  # vgg | resnet | bottleneck | mobilenetv3 (the run's --model overrides it)
-    blocks: int = 3
+    blocks: int = 3  # 3 or 4 blocks
     arch: str | None = None  # layers per block (fixed); None: 2 per block ("2-2-2")
     seed_fraction: float = 0.25  # C₀ = C/4
     rate: float = 0.2  # ×1.2 per growth, rounded to even counts

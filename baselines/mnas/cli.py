@@ -1,7 +1,9 @@
 """``adagrow meta``: meta-train and meta-test M-NAS or MAML on few-shot episodes (a record per run).
 
-``adagrow.cli`` imports this module only when the command runs (``importlib``), so the core package
-never imports ``baselines`` at import time.  The run's options are the fields of
+The command reaches the core command line through the ``adagrow.commands`` entry point in
+``pyproject.toml`` (``meta = "baselines.mnas.cli:COMMAND"``, :mod:`adagrow.plugins`): the core never
+names this module, and it imports only the core's shared option helpers (:mod:`adagrow.cli_options`).
+The run's options are the fields of
 :class:`~baselines.mnas.config.MetaConfig` (one field, one option, generated as for ``adagrow train``);
 where files go and which device computes use the names every other command uses.
 """
@@ -10,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from adagrow.cli import add_dataclass_options, dataclass_from_args
+from adagrow.cli_options import add_dataclass_options, dataclass_from_args, field_docs, field_help
+from adagrow.plugins import Command
 from baselines.mnas.config import METHODS, TASKS, MetaConfig
 
 # Options given by the common names below rather than generated from the dataclass.
@@ -20,17 +23,20 @@ COMMON = {"task", "method", "profile", "seed", "output_dir", "suite", "data_dir"
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adagrow meta", description="M-NAS (task-aware architecture + MAML meta-weights) or "
                                 "MAML on one fixed architecture, on N-way K-shot episodes or sinusoid regression")
-    p.add_argument("--task", required=True, choices=TASKS)
-    p.add_argument("--method", default="mnas", choices=METHODS)
+    def doc(name: str, **kw) -> str:
+        return field_help(MetaConfig, name, **kw)
+
+    p.add_argument("--task", required=True, choices=TASKS, help=field_docs(MetaConfig)["task"])
+    p.add_argument("--method", default="mnas", choices=METHODS, help=doc("method"))
     p.add_argument("--profile", default="full", choices=["full", "smoke"],
-                   help="smoke: at most 40 meta-iterations and 100 test episodes (checks the pipeline)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", help="dataset root (default: $ADAGROW_DATA, else ./data)")
-    p.add_argument("--output", default="runs", help="records go to <output>/<suite>.jsonl, runs to <output>/runs/")
-    p.add_argument("--suite", default="mnas", help="name of the results file (default: mnas)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+                   help="smoke: at most 40 meta-iterations and 100 test episodes (checks the pipeline; default: full)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help=doc("seed"))
+    p.add_argument("--data-dir", metavar="DIR", help=doc("data_dir"))
+    p.add_argument("--output", default="runs", metavar="DIR", help=doc("output_dir"))
+    p.add_argument("--suite", default="mnas", metavar="NAME", help=doc("suite"))
+    p.add_argument("--device", default="auto", metavar="DEVICE", help=doc("device"))
+    p.add_argument("--threads", type=int, metavar="N", help=doc("threads"))
+    p.add_argument("--resume", action="store_true", help=field_docs(MetaConfig)["resume"])
     add_dataclass_options(p, MetaConfig, skip=COMMON, title="options of the meta-learning run")
     return p
 
@@ -44,3 +50,6 @@ def main(argv: list[str]) -> int:
               "threads": args.threads, "resume": args.resume}
     run_meta(dataclass_from_args(MetaConfig, args, common))
     return 0
+
+
+COMMAND = Command(main, "meta-learning on few-shot tasks: M-NAS (task-aware architectures) or MAML; resumable")

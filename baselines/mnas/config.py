@@ -22,42 +22,42 @@ NOT_IDENTITY = ("output_dir", "suite", "data_dir", "device", "threads", "resume"
 
 @dataclass(frozen=True)
 class MetaConfig:
-    task: str = "sinusoid"  # sinusoid | mnist | cifar10
+    task: str = "sinusoid"  # the few-shot problem: sinusoid regression, or N-way K-shot classes of MNIST / CIFAR-10
     method: str = "mnas"  # mnas (task-conditioned architecture) | maml (one fixed architecture)
     profile: str = "full"  # full | smoke (fewer meta-iterations and test episodes: the pipeline, not a result)
     # episodes (few-shot classification; sinusoid uses shots and queries only)
-    ways: int = 5
-    shots: int = 1
-    queries: int = 15
+    ways: int = 5  # N: classes per episode
+    shots: int = 1  # K: labelled examples per class (sinusoid: points) to adapt on
+    queries: int = 15  # examples per class the adapted model is scored on
     test_classes: str = "5,6,7,8,9"  # meta-test classes; the others are meta-train classes (disjoint)
     # super-network (the search space) and its meta-weights
     nodes: int = 3  # intermediate nodes of the cell; every earlier node feeds each one (6 edges for 3)
     width: int = 32  # channels (images) or hidden units (sinusoid)
     # MAML
-    inner_steps: int = 5
-    inner_lr: float = 0.1
-    eval_inner_steps: int = 10
+    inner_steps: int = 5  # MAML: gradient steps of adaptation during meta-training
+    inner_lr: float = 0.1  # MAML: learning rate of the adaptation steps
+    eval_inner_steps: int = 10  # adaptation steps at meta-test
     first_order: bool = False  # True: no second-order terms through the inner loop (cheaper)
     meta_batch: int = 4  # tasks per meta-iteration
-    meta_iters: int = 2000
-    meta_lr: float = 1e-3
+    meta_iters: int = 2000  # meta-iterations of training
+    meta_lr: float = 1e-3  # Adam's learning rate for the meta-weights
     # M-NAS: task encoder, controller, modulation
-    embed_dim: int = 32
+    embed_dim: int = 32  # size of the task embedding
     recon_weight: float = 1.0  # weight of the auto-encoder's reconstruction loss in the meta-loss
-    controller_lr: float = 3e-3
-    entropy_weight: float = 1e-2
+    controller_lr: float = 3e-3  # learning rate of the architecture controller
+    entropy_weight: float = 1e-2  # entropy bonus of the controller's policy
     baseline_decay: float = 0.9  # moving-average REINFORCE baseline
     # evaluation
-    test_episodes: int = 600
+    test_episodes: int = 600  # meta-test episodes (the 95% interval is over them)
     checkpoint_every: int = 50  # meta-iterations (training) or episodes (evaluation) between checkpoints
-    seed: int = 0
+    seed: int = 0  # the random seed of the run (weights, tasks, episodes)
     # where and how (not part of the identity)
-    output_dir: str = "runs"
-    suite: str = "mnas"
-    data_dir: str | None = None
-    device: str = "auto"
-    threads: int | None = None
-    resume: bool = False
+    output_dir: str = "runs"  # records go to <output_dir>/<suite>.jsonl, run folders to <output_dir>/runs/
+    suite: str = "mnas"  # names the results file <output_dir>/<suite>.jsonl
+    data_dir: str | None = None  # dataset root (None: $ADAGROW_DATA, else ./data)
+    device: str = "auto"  # auto (CUDA if present), cpu, cuda or cuda:N
+    threads: int | None = None  # CPU threads (None: torch's default)
+    resume: bool = False  # continue the run from its last checkpoint
 
     def resolved(self) -> MetaConfig:
         """The config as it runs: the smoke profile shrinks the run; the task sets its own defaults."""
