@@ -349,7 +349,8 @@ def build_record(cfg: MetaConfig, learner: Learner, state: Progress, timer: Phas
         "device": device_name(device), "versions": versions(), "git_commit": git_commit(),
     }
     if state.transfer_scores:
-        record["transfer"] = {**interval(state.transfer_scores), "arch": arch_string(net.ops, state.transfer_arch)}
+        record["transfer"] = {**interval(state.transfer_scores), "arch": arch_string(net.ops, state.transfer_arch),
+                              "scores": [round(x, 4) for x in state.transfer_scores]}
     if learner.controller is not None:
         extra = {n: m for n, m in learner.modules().items() if n != "net"}
         record["controller_params"] = sum(p.numel() for m in extra.values() for p in m.parameters())
