@@ -77,7 +77,7 @@ def rows_of(r: dict, records: list[dict] | None = None) -> list[list[str]]:
     archs = r["archs"]
     meta_train = f"{secs.get('meta_train', 0.0):.0f}s"
     records = records or []
-    vs_maml = "0" if r["method"] == "maml" else _vs_maml(r, r.get("episode_scores"), records)
+    vs_maml = "reference" if r["method"] == "maml" else _vs_maml(r, r.get("episode_scores"), records)
     if r["method"] == "maml":
         return [common + [_name(r), _score(r["test"], r["metric"]), vs_maml, archs["most_common"], "1", "0",
                           format_count(r["params"]), meta_train, f"{secs.get('adapt', 0.0) / episodes:.3f}s"]]
