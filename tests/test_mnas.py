@@ -1,4 +1,5 @@
-"""M-NAS and its MAML baseline (#14): episodes, task-conditioned controller, inner loop, resume, command."""
+"""M-NAS and its baselines (#14, #18): episodes, weight modulation, task-conditioned controller, random
+architectures, inner loop, paired evaluation, resume, command."""
 
 from __future__ import annotations
 
@@ -11,18 +12,21 @@ import pytest
 import torch
 
 from adagrow.cli import main
+from adagrow.data import synthetic
 from adagrow.engine.runner import Interrupted
 from adagrow.errors import AdaGrowError
 from baselines.mnas.config import MetaConfig
-from baselines.mnas.controller import Controller, reinforce_loss, update_baseline
+from baselines.mnas.controller import Controller, random_arch, reinforce_loss, update_baseline
 from baselines.mnas.encoder import TaskEncoder, feature_dim, sample_features
 from baselines.mnas.episodes import TEST, TRAIN, Episode, SinusoidTasks, build_tasks
 from baselines.mnas.maml import adapt, task_loss
 from baselines.mnas.meta import arch_diversity, interval, run_meta
+from baselines.mnas.modulation import FilmModulation, WeightModulation, modulate_weight
 from baselines.mnas.supernet import SuperNet
 from reports import mnas as mnas_report
 from reports import render
 from tests.conftest import make_tiny_mnist
+from tests.test_data_vision import install_md5s
 
 TINY = {"width": 8, "nodes": 2, "embed_dim": 8, "meta_batch": 2, "inner_steps": 1, "eval_inner_steps": 2}
 
@@ -73,16 +77,163 @@ def test_episodes_are_reproducible_from_their_seed(mnist_root):
 @pytest.mark.parametrize("kw, message", [({"test_classes": "3,4,5,6,7,8,9"}, "3 meta-train"),
                                          ({"test_classes": "5,x"}, "comma-separated"),
                                          ({"test_classes": "5,6,7,8,12"}, "from 0 to 9"),
-                                         ({"ways": 0}, "at least 1")])
+                                         ({"ways": 0}, "at least 1"),
+                                         ({"modulation": "lora"}, "weight, film, none"),
+                                         ({"task": "mnist+cifar10", "test_classes": "5,20"}, "from 0 to 19")])
 def test_bad_episode_options_are_one_message_before_any_data(kw, message, tmp_path):
     with pytest.raises(AdaGrowError, match=message):
-        MetaConfig(task="mnist", data_dir=str(tmp_path / "nothing-here"), **kw).validate()
+        MetaConfig(**{"task": "mnist", "data_dir": str(tmp_path / "nothing-here"), **kw}).validate()
 
 
 def test_too_few_images_per_class_is_one_message(tmp_path):
     root = make_tiny_mnist(tmp_path / "data", n_train=60, n_test=60)
     with pytest.raises(AdaGrowError, match="images per class"):
         build_tasks(mnist_config(root, shots=5, queries=15), log=lambda _: None)
+
+
+@pytest.fixture
+def pool_root(tmp_path, monkeypatch):
+    """Tiny MNIST (a bright square per digit) and tiny CIFAR-10 (left half at the class's value), side by side."""
+    root = make_tiny_mnist(tmp_path / "data", n_train=400, n_test=300)
+    install_md5s(monkeypatch, "cifar10", synthetic.write_cifar(root, "cifar10", per_batch=20, n_test=100))
+    return root
+
+
+def test_a_pool_of_mnist_and_cifar10_gives_meta_test_tasks_with_different_class_sets(pool_root):
+    cfg = MetaConfig(task="mnist+cifar10", data_dir=str(pool_root), queries=5)
+    assert cfg.class_split() == ([0, 1, 2, 3, 4, 10, 11, 12, 13, 14], [5, 6, 7, 8, 9, 15, 16, 17, 18, 19])
+    train, test = build_tasks(cfg, log=lambda _: None)
+    train_sets = [frozenset(train.episode(i).info["classes"]) for i in range(60)]
+    test_sets = [frozenset(test.episode(i).info["classes"]) for i in range(60)]
+    # the pools are disjoint, and each is all of its half: digits and objects
+    assert set().union(*train_sets) == {0, 1, 2, 3, 4, 10, 11, 12, 13, 14}
+    assert set().union(*test_sets) == {5, 6, 7, 8, 9, 15, 16, 17, 18, 19}
+    # the test tasks differ: 60 draws from C(10, 5) = 252 class sets give many sets (not one set permuted),
+    # and most mix digits with objects
+    assert len(set(test_sets)) >= 40
+    assert sum(min(c) < 10 <= max(c) for c in test_sets) >= 40
+    for i in range(5):
+        ep = test.episode(i)
+        assert ep.support_x.shape == (5, 3, 32, 32) and ep.query_x.shape == (25, 3, 32, 32)
+        for label, cls in enumerate(ep.info["classes"]):
+            x = ep.query_x[ep.query_y == label]
+            if cls < 10:  # an MNIST digit: its one channel repeated, its square where the tiny data put it
+                assert torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 0], x[:, 2])
+                r, col = divmod(cls, 5)
+                assert x[:, 0, 6 + r * 10: 14 + r * 10, 4 + col * 5: 8 + col * 5].min() > 2.0
+            else:  # a CIFAR-10 class: un-normalised with CIFAR's statistics, its left half is its value
+                from adagrow.data import DATASETS
+
+                spec = DATASETS.get("cifar10")
+                raw = x * torch.tensor(spec.std).view(1, 3, 1, 1) + torch.tensor(spec.mean).view(1, 3, 1, 1)
+                value = synthetic.class_value(cls - 10) / 255
+                assert torch.allclose(raw[..., :16], torch.full_like(raw[..., :16], value), atol=1e-5)
+
+
+def test_meta_test_episodes_are_the_same_for_every_method_of_a_seed(mnist_root):
+    def digests(**kw):
+        _, test = build_tasks(mnist_config(mnist_root, **kw), log=lambda _: None)
+        return [test.episode(i).digest() for i in range(8)]
+
+    mnas = digests()
+    assert digests(method="maml") == mnas and digests(method="random", modulation="film") == mnas
+    assert digests(seed=1) != mnas and len(set(mnas)) == 8
+
+
+# ---- modulation of the meta-weights -------------------------------------------------------------------
+def test_weight_modulation_equals_a_hand_computed_modulated_conv():
+    w = torch.arange(36.0).view(2, 2, 3, 3) / 10 - 1.5  # (out, in, 3, 3)
+    a, b = torch.tensor([0.5, -2.0]), torch.tensor([-0.25, 1.0])  # output- and input-channel factors
+    x = torch.arange(18.0).view(1, 2, 3, 3) / 7 - 1
+    tailored = modulate_weight(w, a, b)
+    # one entry by hand: w[1, 0, 2, 2] = (18 + 8) / 10 - 1.5 = 1.1; times (1 - 2) * (1 - 0.25) = -0.825
+    assert math.isclose(float(tailored[1, 0, 2, 2]), -0.825, rel_tol=1e-6)
+    # the whole convolution by its definition: explicit sums, zero padding 1
+    expected = torch.zeros(1, 2, 3, 3)
+    for o in range(2):
+        for p in range(3):
+            for q in range(3):
+                total = 0.0
+                for i in range(2):
+                    for u in range(3):
+                        for v in range(3):
+                            r, c = p + u - 1, q + v - 1
+                            if 0 <= r < 3 and 0 <= c < 3:
+                                total += float(w[o, i, u, v]) * (1 + float(a[o])) * (1 + float(b[i])) * float(x[0, i, r, c])
+                expected[0, o, p, q] = total
+    assert torch.allclose(torch.nn.functional.conv2d(x, tailored, padding=1), expected, atol=1e-5)
+
+
+def test_weight_modulation_tailors_only_the_kernels_of_the_chosen_architecture():
+    torch.manual_seed(0)
+    net = SuperNet((1, 8, 8), 3, width=3, nodes=2)  # 3 edges
+    mod = WeightModulation(4, net)
+    params = dict(net.named_parameters())
+    emb = torch.randn(4)
+    untouched, _ = mod(emb, params, net, (0, 3, 1))
+    assert all(untouched[n] is params[n] or torch.equal(untouched[n], params[n]) for n in params)  # identity at init
+    torch.nn.init.uniform_(mod.linear.bias, -0.9, 0.9)
+    torch.nn.init.normal_(mod.linear.weight)
+    tailored, film = mod(emb, params, net, (0, 3, 1))  # conv3x3, avg pool, conv5x5
+    assert film is None
+    changed = {n for n in params if not torch.equal(tailored[n], params[n])}
+    assert changed == {"cell.e0_conv3x3.0.weight", "cell.e2_conv5x5.0.weight"}  # not the stem, head, BN or unused ops
+    for name in changed:
+        ratio = tailored[name] / params[name]
+        # one factor per (output, input) channel pair, the same on every tap, and of rank one: (1 + a_o)(1 + b_i)
+        assert torch.allclose(ratio, ratio[:, :, :1, :1].expand_as(ratio), atol=1e-5)
+        matrix = ratio[:, :, 0, 0]
+        assert torch.linalg.matrix_rank(matrix, atol=1e-4) == 1
+    # and a different task gets a different tailoring
+    other, _ = mod(-emb, params, net, (0, 3, 1))
+    assert not torch.allclose(other["cell.e0_conv3x3.0.weight"], tailored["cell.e0_conv3x3.0.weight"])
+
+
+def test_film_on_the_cell_output_is_a_reweighting_of_the_head_not_of_the_cells_kernels():
+    """Why FiLM is not the seed's modulation: for a positive scale it equals the head with its input columns
+    scaled and its bias shifted (max pooling and averaging commute with a positive per-channel affine map);
+    for a negative scale max pooling breaks even that."""
+    torch.manual_seed(0)
+    net = SuperNet((1, 8, 8), 3, width=4, nodes=2)
+    arch, x = (0, 2, 1), torch.randn(6, 1, 8, 8)
+    shift = torch.tensor([0.3, -0.2, 0.1, 0.5])
+    for scale, equal in ((torch.tensor([0.5, -0.5, 0.2, 0.0]), True), (torch.tensor([-3.0, 0.0, 0.0, 0.0]), False)):
+        params = dict(net.named_parameters())
+        params["head.weight"] = net.head.weight * (1 + scale)
+        params["head.bias"] = net.head.bias + net.head.weight @ shift
+        head_tailored = torch.func.functional_call(net, params, (x, arch))
+        assert torch.allclose(net(x, arch, (scale, shift)), head_tailored, atol=1e-5) == equal
+    film = FilmModulation(4, net)
+    same, (s, t) = film(torch.ones(4), dict(net.named_parameters()), net, arch)
+    assert s.shape == t.shape == (4,) and all(same[n] is p for n, p in net.named_parameters())
+
+
+def test_the_default_modulation_is_the_weights_and_it_learns_in_meta_training(tmp_path):
+    from baselines.mnas.episodes import build_tasks as tasks_of
+    from baselines.mnas.meta import build_learner, train_iteration
+
+    cfg = sine_config(tmp_path)
+    assert cfg.modulation == "weight"
+    train, _ = tasks_of(cfg)
+    learner = build_learner(cfg, train, torch.device("cpu"))
+    assert isinstance(learner.modulator, WeightModulation)
+    train_iteration(cfg, learner, train, 0, torch.device("cpu"))
+    assert learner.modulator.linear.weight.abs().sum() > 0  # the meta-gradient reaches the modulation
+    for method, kind in (("mnas", "film"), ("random", "none")):
+        other = build_learner(dataclasses.replace(cfg, method=method, modulation=kind), train, torch.device("cpu"))
+        assert (other.modulator is None) == (kind == "none") and (other.controller is None) == (method == "random")
+
+
+# ---- the random-architecture baseline ------------------------------------------------------------------
+def test_random_architectures_are_uniform_independent_and_reproducible():
+    draws = np.array([random_arch(6, 6, 0, TEST, i) for i in range(3000)])
+    freq = np.bincount(draws.ravel(), minlength=6) / draws.size
+    assert np.abs(freq - 1 / 6).max() < 0.015  # 18000 draws: the standard error is 0.003
+    pairs = np.bincount(draws[:, 0] * 6 + draws[:, 1], minlength=36) / len(draws)
+    assert np.abs(pairs - 1 / 36).max() < 0.015  # edges drawn independently
+    assert all(random_arch(6, 6, 0, TEST, i) == tuple(draws[i]) for i in range(10))
+    assert [random_arch(6, 6, 1, TEST, i) for i in range(10)] != [tuple(d) for d in draws[:10]]
+    assert [random_arch(6, 6, 0, TRAIN, i) for i in range(10)] != [tuple(d) for d in draws[:10]]
 
 
 # ---- inner loop ---------------------------------------------------------------------------------
@@ -195,8 +346,23 @@ def test_a_run_records_mnas_and_its_baselines_on_image_episodes(mnist_root, tmp_
     common = {"meta_iters": 2, "test_episodes": 4, "output_dir": str(tmp_path), **TINY}
     mnas = run_meta(mnist_config(mnist_root, **common), log=lambda _: None)
     maml = run_meta(mnist_config(mnist_root, method="maml", **common), log=lambda _: None)
+    rand = run_meta(mnist_config(mnist_root, method="random", **common), log=lambda _: None)
     lines = [json.loads(x) for x in (tmp_path / "mnas.jsonl").read_text().splitlines()]
-    assert [r["method"] for r in lines] == ["mnas", "maml"]
+    assert [r["method"] for r in lines] == ["mnas", "maml", "random"]
+    # paired: the three scored the same episodes, those the task sampler gives for this seed
+    _, test = build_tasks(mnist_config(mnist_root), log=lambda _: None)
+    from baselines.mnas.meta import episodes_digest
+
+    expected = episodes_digest([test.episode(i).digest() for i in range(4)])
+    assert mnas["episodes"]["digest"] == maml["episodes"]["digest"] == rand["episodes"]["digest"] == expected
+    assert len(maml["episode_scores"]) == 4 and math.isclose(np.mean(maml["episode_scores"]), maml["test"]["mean"],
+                                                             abs_tol=1e-3)
+    # the random baseline: the uniform draw of each test episode, and no transferred architecture
+    names = ("c3", "c5", "mp", "ap", "id", "0")
+    drawn = ["-".join(names[a] for a in random_arch(3, 6, 0, TEST, i)) for i in range(4)]
+    assert sum(rand["archs"]["counts"].values()) == 4 and rand["archs"]["counts"] == {
+        a: drawn.count(a) for a in drawn} and "transfer" not in rand
+    assert rand["config"]["modulation"] == "weight" and "controller_params" not in rand
     assert mnas["metric"] == "accuracy" and 0 <= mnas["test"]["mean"] <= 100 and mnas["test"]["episodes"] == 4
     assert "transfer" in mnas and "transfer" not in maml
     assert maml["archs"]["distinct"] == 1 and maml["archs"]["most_common"] == "c3-c3-c3"
@@ -205,10 +371,15 @@ def test_a_run_records_mnas_and_its_baselines_on_image_episodes(mnist_root, tmp_
     # the report: M-NAS, its transferred architecture and MAML, each from these records
     table = render.markdown(mnas_report.grid(lines))
     assert "M-NAS (per-task architecture)" in table and "transferred" in table and "MAML, fixed architecture" in table
+    assert "random architecture per task" in table
     assert f"{maml['test']['mean']:.2f}% ± {maml['test']['ci95']:.2f}" in table
+    # the paired difference from MAML, by its definition: mean and 1.96 standard errors of per-episode differences
+    d = np.array(rand["episode_scores"]) - np.array(maml["episode_scores"])
+    half = 1.96 * d.std(ddof=1) / math.sqrt(4)
+    assert f"{'+' if d.mean() >= 0 else '−'}{abs(d.mean()):.2f} ± {half:.2f}" in table
     # a finished run is not repeated: the same config returns its record
     again = run_meta(mnist_config(mnist_root, **common), log=lambda _: None)
-    assert again["run_name"] == mnas["run_name"] and len((tmp_path / "mnas.jsonl").read_text().splitlines()) == 2
+    assert again["run_name"] == mnas["run_name"] and len((tmp_path / "mnas.jsonl").read_text().splitlines()) == 3
 
 
 def test_interval_and_architecture_diversity():

@@ -14,22 +14,31 @@ from dataclasses import dataclass
 
 from adagrow.errors import AdaGrowError
 
-TASKS = ("sinusoid", "mnist", "cifar10")
-METHODS = ("mnas", "maml")
+TASKS = ("sinusoid", "mnist", "cifar10", "mnist+cifar10")
+METHODS = ("mnas", "maml", "random")
+MODULATIONS = ("weight", "film", "none")
+# Image tasks: the datasets whose classes form the task's class pool, numbered in this order (for
+# ``mnist+cifar10``: 0-9 MNIST's digits, 10-19 CIFAR-10's classes).
+POOLS = {"mnist": ("mnist",), "cifar10": ("cifar10",), "mnist+cifar10": ("mnist", "cifar10")}
+CLASSES_PER_DATASET = 10
 # Where files go, which device computes, and whether to resume: not part of what a result *is*.
 NOT_IDENTITY = ("output_dir", "suite", "data_dir", "device", "threads", "resume")
 
 
 @dataclass(frozen=True)
 class MetaConfig:
-    task: str = "sinusoid"  # the few-shot problem: sinusoid regression, or N-way K-shot classes of MNIST / CIFAR-10
-    method: str = "mnas"  # mnas (task-conditioned architecture) | maml (one fixed architecture)
+    task: str = "sinusoid"  # the few-shot problem: sinusoid | mnist | cifar10 | mnist+cifar10 (one class pool of both)
+    # mnas (task-conditioned architecture) | maml (one fixed architecture) | random (a uniformly random
+    # architecture of the same search space per task, with M-NAS's encoder, modulation and inner loop)
+    method: str = "mnas"
     profile: str = "full"  # full | smoke (fewer meta-iterations and test episodes: the pipeline, not a result)
     # episodes (few-shot classification; sinusoid uses shots and queries only)
     ways: int = 5  # N: classes per episode
     shots: int = 1  # K: labelled examples per class (sinusoid: points) to adapt on
     queries: int = 15  # examples per class the adapted model is scored on
-    test_classes: str = "5,6,7,8,9"  # meta-test classes; the others are meta-train classes (disjoint)
+    # meta-test classes (numbers in the task's class pool); the others are meta-train classes (disjoint).
+    # Empty: the upper half of every dataset in the pool (5-9; for mnist+cifar10 5-9 and 15-19).
+    test_classes: str = ""
     # super-network (the search space) and its meta-weights
     nodes: int = 3  # intermediate nodes of the cell; every earlier node feeds each one (6 edges for 3)
     width: int = 32  # channels (images) or hidden units (sinusoid)
@@ -42,6 +51,9 @@ class MetaConfig:
     meta_iters: int = 2000  # meta-iterations of training
     meta_lr: float = 1e-3  # Adam's learning rate for the meta-weights
     # M-NAS: task encoder, controller, modulation
+    # weight: per-task multiplicative modulation of the cell's kernels (the seed's); film: per-channel
+    # scale and shift of the cell's output; none: the shared meta-weights as they are
+    modulation: str = "weight"
     embed_dim: int = 32  # size of the task embedding
     recon_weight: float = 1.0  # weight of the auto-encoder's reconstruction loss in the meta-loss
     controller_lr: float = 3e-3  # learning rate of the architecture controller
@@ -62,6 +74,9 @@ class MetaConfig:
     def resolved(self) -> MetaConfig:
         """The config as it runs: the smoke profile shrinks the run; the task sets its own defaults."""
         cfg = self
+        if cfg.task in POOLS and not cfg.test_classes.strip():
+            upper = [d * CLASSES_PER_DATASET + c for d in range(len(POOLS[cfg.task])) for c in range(5, 10)]
+            cfg = dataclasses.replace(cfg, test_classes=",".join(map(str, upper)))
         if cfg.profile == "smoke":
             cfg = dataclasses.replace(cfg, meta_iters=min(cfg.meta_iters, 40), test_episodes=min(cfg.test_episodes, 100),
                                       checkpoint_every=min(cfg.checkpoint_every, 20))
@@ -73,6 +88,8 @@ class MetaConfig:
             raise AdaGrowError(f"--task {self.task!r}: choose one of {', '.join(TASKS)}")
         if self.method not in METHODS:
             raise AdaGrowError(f"--method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.modulation not in MODULATIONS:
+            raise AdaGrowError(f"--modulation {self.modulation!r}: choose one of {', '.join(MODULATIONS)}")
         if self.profile not in ("full", "smoke"):
             raise AdaGrowError(f"--profile {self.profile!r}: choose full or smoke")
         positive = ("ways", "shots", "queries", "nodes", "width", "inner_steps", "eval_inner_steps", "meta_batch",
@@ -84,20 +101,26 @@ class MetaConfig:
             if getattr(self, name) <= 0:
                 raise AdaGrowError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.task != "sinusoid":
-            self.class_split(10)
+            self.class_split()
 
-    def class_split(self, num_classes: int) -> tuple[list[int], list[int]]:
-        """(meta-train classes, meta-test classes): disjoint, each with at least ``ways`` classes."""
+    @property
+    def pool_size(self) -> int:
+        """How many classes the task's pool has (10 per dataset)."""
+        return CLASSES_PER_DATASET * len(POOLS[self.task])
+
+    def class_split(self) -> tuple[list[int], list[int]]:
+        """(meta-train classes, meta-test classes) of the pool: disjoint, each with at least ``ways`` classes."""
+        num_classes, text = self.pool_size, self.resolved().test_classes
         try:
-            test = sorted({int(c) for c in self.test_classes.split(",") if c.strip()})
+            test = sorted({int(c) for c in text.split(",") if c.strip()})
         except ValueError:
-            raise AdaGrowError(f"--test-classes takes comma-separated class numbers, got {self.test_classes!r}") from None
+            raise AdaGrowError(f"--test-classes takes comma-separated class numbers, got {text!r}") from None
         if any(c < 0 or c >= num_classes for c in test):
-            raise AdaGrowError(f"--test-classes {self.test_classes}: classes run from 0 to {num_classes - 1}")
+            raise AdaGrowError(f"--test-classes {text}: the classes of {self.task} run from 0 to {num_classes - 1}")
         train = [c for c in range(num_classes) if c not in test]
         if min(len(train), len(test)) < self.ways:
             raise AdaGrowError(f"{self.ways}-way episodes need {self.ways} classes on each side; --test-classes "
-                               f"{self.test_classes} leaves {len(train)} meta-train and {len(test)} meta-test classes")
+                               f"{text} leaves {len(train)} meta-train and {len(test)} meta-test classes")
         return train, test
 
     def identity(self) -> dict:
@@ -116,6 +139,7 @@ class MetaConfig:
 
     @property
     def tag(self) -> str:
-        """The row label of the report: task shape and method."""
+        """The row label of the report: method, its modulation where not the default, task shape."""
         shape = f"{self.shots}shot" if self.task == "sinusoid" else f"{self.ways}w{self.shots}s"
-        return f"{self.method}-{shape}"
+        modulation = f"-{self.modulation}" if self.method != "maml" and self.modulation != "weight" else ""
+        return f"{self.method}{modulation}-{shape}"

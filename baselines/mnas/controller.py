@@ -6,12 +6,17 @@ alternative, and the paper's exact form is not in the material we hold).  Traini
 architecture per task; the reward is the *adapted* model's query accuracy (classification) or negative
 query MSE (regression); the update is REINFORCE with a moving-average baseline and an entropy bonus.
 At meta-test time the controller's most likely architecture is used (no sampling).
+
+:func:`random_arch` is the random-architecture baseline's "controller": every edge's operation drawn
+uniformly and independently from the same search space, from a stream that depends on the seed and the
+task's index only (so a resumed run, and every run of one seed, draws the same architectures).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical
@@ -54,3 +59,12 @@ def reinforce_loss(samples: list[Sample], rewards: torch.Tensor, baseline: float
 def update_baseline(baseline: float | None, rewards: torch.Tensor, decay: float) -> float:
     mean = float(rewards.mean())
     return mean if baseline is None else decay * baseline + (1 - decay) * mean
+
+
+RANDOM_STREAM = 2  # the random baseline's draws: a stream apart from the episodes' (splits 0 and 1)
+
+
+def random_arch(edges: int, ops: int, seed: int, split: int, index: int) -> tuple[int, ...]:
+    """A uniformly random architecture for task ``index`` of ``split`` (0 meta-train, 1 meta-test)."""
+    rng = np.random.default_rng([seed, RANDOM_STREAM, split, index])
+    return tuple(int(a) for a in rng.integers(0, ops, size=edges))

@@ -1,4 +1,4 @@
-"""The task encoder: a recurrent (GRU) auto-encoder over a task's support samples, and the modulation.
+"""The task encoder: a recurrent (GRU) auto-encoder over a task's support samples.
 
 M-NAS embeds a task with a recurrent auto-encoder over its samples.  Each support sample becomes one
 vector — (x, y) for regression; for images, the image average-pooled to 6x6 with its one-hot label
@@ -8,8 +8,8 @@ the embedding, reconstructs the sequence in reverse order (the classic sequence 
 reconstruction error is the encoder's own training signal.  Where the paper is silent (sizes, pooling,
 order) these are our choices.
 
-:class:`Modulator` maps the embedding to a per-channel (scale, shift) of the super-network's cell
-output: the task-specific tailoring of the shared meta-weights.
+The embedding drives the controller (``controller.py``) and the modulation of the meta-weights
+(``modulation.py``).
 """
 
 from __future__ import annotations
@@ -54,16 +54,3 @@ class TaskEncoder(nn.Module):
         recon = F.mse_loss(self.readout(decoded), target)
         return hidden[0, 0], recon
 
-
-class Modulator(nn.Module):
-    """Embedding -> (scale, shift) per channel; starts at the identity (zero scale and shift)."""
-
-    def __init__(self, embed_dim: int, width: int):
-        super().__init__()
-        self.linear = nn.Linear(embed_dim, 2 * width)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
-
-    def forward(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        scale, shift = self.linear(embedding).chunk(2)
-        return scale, shift

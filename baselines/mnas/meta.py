@@ -3,15 +3,19 @@
 ``run_meta(cfg)``:
 
 1. meta-train for ``meta_iters`` iterations; each draws ``meta_batch`` tasks.  Per task (M-NAS): embed
-   it (GRU auto-encoder), let the controller sample an architecture, modulate the cell from the
-   embedding, adapt the meta-weights with ``inner_steps`` MAML steps on the support set, score the query
-   set.  One Adam step on the query loss (+ reconstruction) trains the meta-weights, the encoder and the
-   modulation; REINFORCE on the query reward trains the controller.  MAML: the same with one fixed
-   architecture and no encoder, modulation or controller.
+   it (GRU auto-encoder), let the controller sample an architecture, tailor the architecture's
+   meta-weights to the task from the embedding (``modulation.py``), adapt the tailored weights with
+   ``inner_steps`` MAML steps on the support set, score the query set.  One Adam step on the query loss
+   (+ reconstruction) trains the meta-weights, the encoder and the modulation; REINFORCE on the query
+   reward trains the controller.  Random baseline: the same with a uniformly random architecture per
+   task instead of the controller's.  MAML: one fixed architecture and no encoder, modulation or
+   controller.
 2. meta-test on ``test_episodes`` unseen tasks (meta-test classes): each adapted with
    ``eval_inner_steps`` steps from the meta-weights and scored on its query set.  M-NAS also scores the
    *transferred* architecture — the one the controller chose for the first meta-test task — on every
    task with the same meta-weights, so the gain of choosing per task is measured on the same episodes.
+   The episodes depend on the seed alone, so every method of one seed meets the same ones (the record
+   carries their digest and the per-episode scores, for paired comparisons).
 3. the record: mean ± 95% interval of the per-episode scores, architectures chosen and how much they
    differ, parameter counts, seconds per phase (GPU-seconds on CUDA, process CPU seconds on a CPU).
 
@@ -25,6 +29,7 @@ functions, not copies.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import time
 from collections import Counter
@@ -42,22 +47,25 @@ from adagrow.engine.runner import Interrupted, _save_record, finished_record, pr
 from adagrow.engine.timing import PhaseTimer
 from adagrow.records.env import device_name, git_commit, versions
 from baselines.mnas.config import MetaConfig
-from baselines.mnas.controller import Controller, reinforce_loss, update_baseline
-from baselines.mnas.encoder import Modulator, TaskEncoder, feature_dim, sample_features
-from baselines.mnas.episodes import Episode, build_tasks
+from baselines.mnas.controller import Controller, random_arch, reinforce_loss, update_baseline
+from baselines.mnas.encoder import TaskEncoder, feature_dim, sample_features
+from baselines.mnas.episodes import TEST, TRAIN, Episode, build_tasks
 from baselines.mnas.maml import adapt, query_output, task_loss, task_score
+from baselines.mnas.modulation import build_modulation
 from baselines.mnas.supernet import SuperNet, arch_string
 
 
 @dataclass
 class Learner:
-    """Everything a meta-training run learns; the M-NAS parts are None for the MAML baseline."""
+    """Everything a meta-training run learns; the M-NAS parts are None where the method has none (MAML:
+    all; the random baseline: the controller; ``--modulation none``: the modulator)."""
 
     net: SuperNet
     encoder: TaskEncoder | None
-    modulator: Modulator | None
+    modulator: torch.nn.Module | None
     controller: Controller | None
     optimizer: torch.optim.Optimizer
+    method: str = "mnas"
     baseline: float | None = None  # REINFORCE's moving-average reward
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -70,13 +78,18 @@ def build_learner(cfg: MetaConfig, tasks, device: torch.device) -> Learner:
     net = SuperNet(tasks.input_shape, tasks.out_dim, width=cfg.width, nodes=cfg.nodes).to(device)
     groups = [{"params": list(net.parameters()), "lr": cfg.meta_lr}]
     encoder = modulator = controller = None
-    if cfg.method == "mnas":
+    if cfg.method != "maml":
+        modulator = build_modulation(cfg.modulation, cfg.embed_dim, net)
+        if modulator is not None:
+            modulator = modulator.to(device)
+            groups[0]["params"] += list(modulator.parameters())
+    if cfg.method == "mnas" or modulator is not None:  # the embedding feeds the controller or the modulation
         encoder = TaskEncoder(feature_dim(tasks.input_shape, cfg.ways), cfg.embed_dim).to(device)
-        modulator = Modulator(cfg.embed_dim, cfg.width).to(device)
+        groups[0]["params"] += list(encoder.parameters())
+    if cfg.method == "mnas":
         controller = Controller(cfg.embed_dim, len(net.edges), len(net.ops)).to(device)
-        groups[0]["params"] += list(encoder.parameters()) + list(modulator.parameters())
         groups.append({"params": list(controller.parameters()), "lr": cfg.controller_lr})
-    return Learner(net, encoder, modulator, controller, torch.optim.Adam(groups))
+    return Learner(net, encoder, modulator, controller, torch.optim.Adam(groups), method=cfg.method)
 
 
 def _generator(cfg: MetaConfig, iteration: int) -> torch.Generator:
@@ -84,26 +97,45 @@ def _generator(cfg: MetaConfig, iteration: int) -> torch.Generator:
     return torch.Generator().manual_seed(cfg.seed * 1_000_003 + iteration)
 
 
-def embed(learner: Learner, episode: Episode, ways: int):
-    """(embedding, reconstruction loss, modulation) of one task."""
-    embedding, recon = learner.encoder(sample_features(episode, ways))
-    return embedding, recon, learner.modulator(embedding)
+def embed(learner: Learner, episode: Episode, ways: int) -> tuple[torch.Tensor | None, torch.Tensor | float]:
+    """(embedding, reconstruction loss) of one task; (None, 0) for a method without an encoder."""
+    if learner.encoder is None:
+        return None, 0.0
+    return learner.encoder(sample_features(episode, ways))
+
+
+def tailor(learner: Learner, embedding: torch.Tensor | None, arch: tuple[int, ...], *, meta_gradient: bool):
+    """(weights the inner loop starts from, FiLM or None) for one task: the meta-weights as modulated by
+    the task's embedding.  Without ``meta_gradient`` (meta-test) they are fresh leaves, cut from the graph."""
+    net = learner.net
+    params = dict(net.named_parameters())
+    film = None
+    if learner.modulator is not None:
+        with torch.set_grad_enabled(meta_gradient):
+            params, film = learner.modulator(embedding, params, net, arch)
+    if not meta_gradient:
+        params = {n: p.detach().requires_grad_() for n, p in params.items()}
+        film = None if film is None else tuple(f.detach() for f in film)
+    return params, film
 
 
 def train_iteration(cfg: MetaConfig, learner: Learner, tasks, iteration: int, device: torch.device) -> dict[str, float]:
     """One meta-iteration over ``meta_batch`` tasks; returns its mean query loss (after adaptation) and reward."""
     net, mnas = learner.net, learner.controller is not None
-    params = dict(net.named_parameters())
     query_loss, recon_loss, samples, rewards = 0.0, 0.0, [], []
     for b in range(cfg.meta_batch):
-        ep = tasks.episode(iteration * cfg.meta_batch + b).to(device)
+        index = iteration * cfg.meta_batch + b
+        ep = tasks.episode(index).to(device)
+        embedding, recon = embed(learner, ep, cfg.ways)
+        recon_loss = recon_loss + recon
         if mnas:
-            embedding, recon, film = embed(learner, ep, cfg.ways)
-            sample = learner.controller.sample(embedding.detach(), _generator(cfg, iteration * cfg.meta_batch + b))
+            sample = learner.controller.sample(embedding.detach(), _generator(cfg, index))
             arch, samples = sample.arch, samples + [sample]
-            recon_loss = recon_loss + recon
+        elif learner.method == "random":
+            arch = random_arch(len(net.edges), len(net.ops), cfg.seed, TRAIN, index)
         else:
-            arch, film = net.fixed_arch(), None
+            arch = net.fixed_arch()
+        params, film = tailor(learner, embedding, arch, meta_gradient=True)
         fast = adapt(net, params, arch, film, ep.support_x, ep.support_y, steps=cfg.inner_steps, lr=cfg.inner_lr,
                      classification=tasks.classification, create_graph=not cfg.first_order)
         out = query_output(net, fast, arch, film, ep.query_x)
@@ -126,18 +158,22 @@ def _reward(score: float, classification: bool) -> float:
     return score / 100.0 if classification else -score
 
 
-def choose_arch(learner: Learner, episode: Episode, ways: int):
-    """(architecture, modulation) for a meta-test task: the controller's most likely choice, or the fixed one."""
-    if learner.controller is None:
-        return learner.net.fixed_arch(), None
+def choose_arch(cfg: MetaConfig, learner: Learner, episode: Episode, index: int):
+    """(architecture, embedding) for meta-test task ``index``: the controller's most likely choice, a
+    uniformly random one (the random baseline), or the fixed one (MAML)."""
+    net = learner.net
     with torch.no_grad():
-        embedding, _, film = embed(learner, episode, ways)
-    return learner.controller.best(embedding), film
+        embedding, _ = embed(learner, episode, cfg.ways)
+    if learner.controller is not None:
+        return learner.controller.best(embedding), embedding
+    if learner.method == "random":
+        return random_arch(len(net.edges), len(net.ops), cfg.seed, TEST, index), embedding
+    return net.fixed_arch(), embedding
 
 
-def adapt_and_score(cfg: MetaConfig, learner: Learner, episode: Episode, arch, film, classification: bool) -> float:
-    """Adapt the meta-weights to one task (no meta-gradient) and score its query set."""
-    params = {n: p.detach().requires_grad_() for n, p in learner.net.named_parameters()}
+def adapt_and_score(cfg: MetaConfig, learner: Learner, episode: Episode, arch, embedding, classification: bool) -> float:
+    """Tailor the meta-weights to one task, adapt them (no meta-gradient) and score its query set."""
+    params, film = tailor(learner, embedding, arch, meta_gradient=False)
     fast = adapt(learner.net, params, arch, film, episode.support_x, episode.support_y, steps=cfg.eval_inner_steps,
                  lr=cfg.inner_lr, classification=classification, create_graph=False)
     with torch.no_grad():
@@ -154,6 +190,7 @@ class Progress:
     archs: list[str] = dataclasses.field(default_factory=list)
     transfer_scores: list[float] = dataclasses.field(default_factory=list)
     transfer_arch: tuple[int, ...] | None = None
+    digests: list[str] = dataclasses.field(default_factory=list)  # one per meta-test episode: pairing check
     train_log: list[dict[str, float]] = dataclasses.field(default_factory=list)
 
 
@@ -227,16 +264,18 @@ def _meta_test(cfg, learner, tasks, state: Progress, timer, device, checkpoint, 
     for module in learner.modules().values():
         module.eval()
     while state.episode < cfg.test_episodes:
-        ep = tasks.episode(state.episode).to(device)
+        ep = tasks.episode(state.episode)
+        state.digests.append(ep.digest())
+        ep = ep.to(device)
         with timer.phase("adapt"):
-            arch, film = choose_arch(learner, ep, cfg.ways)
-            state.scores.append(adapt_and_score(cfg, learner, ep, arch, film, tasks.classification))
+            arch, embedding = choose_arch(cfg, learner, ep, state.episode)
+            state.scores.append(adapt_and_score(cfg, learner, ep, arch, embedding, tasks.classification))
         state.archs.append(arch_string(learner.net.ops, arch))
         if learner.controller is not None:
             if state.transfer_arch is None:  # the architecture found for the first task, transferred to all
                 state.transfer_arch = arch
             with timer.phase("adapt_transfer"):
-                state.transfer_scores.append(adapt_and_score(cfg, learner, ep, state.transfer_arch, film,
+                state.transfer_scores.append(adapt_and_score(cfg, learner, ep, state.transfer_arch, embedding,
                                                              tasks.classification))
         state.episode += 1
         if state.episode % cfg.checkpoint_every == 0 or state.episode == cfg.test_episodes:
@@ -297,6 +336,9 @@ def build_record(cfg: MetaConfig, learner: Learner, state: Progress, timer: Phas
         "dataset": cfg.task, "method": cfg.method, "tag": cfg.tag, "profile": cfg.profile, "seed": cfg.seed,
         "config": dataclasses.asdict(cfg), "metric": "accuracy" if cfg.task != "sinusoid" else "mse",
         "test": interval(state.scores), "archs": arch_diversity(state.archs),
+        # which episodes were scored (equal digests: the same tasks, so records can be compared per episode)
+        "episodes": {"count": len(state.digests), "digest": episodes_digest(state.digests)},
+        "episode_scores": [round(x, 4) for x in state.scores],
         "params": net.num_params(_arch_of(net, Counter(state.archs).most_common(1)[0][0])),
         "supernet_params": sum(p.numel() for p in net.parameters()),
         # the key suites and summaries read; for regression there is no accuracy
@@ -307,11 +349,17 @@ def build_record(cfg: MetaConfig, learner: Learner, state: Progress, timer: Phas
         "device": device_name(device), "versions": versions(), "git_commit": git_commit(),
     }
     if state.transfer_scores:
-        record["transfer"] = {**interval(state.transfer_scores), "arch": arch_string(net.ops, state.transfer_arch)}
+        record["transfer"] = {**interval(state.transfer_scores), "arch": arch_string(net.ops, state.transfer_arch),
+                              "scores": [round(x, 4) for x in state.transfer_scores]}
     if learner.controller is not None:
         extra = {n: m for n, m in learner.modules().items() if n != "net"}
         record["controller_params"] = sum(p.numel() for m in extra.values() for p in m.parameters())
     return record
+
+
+def episodes_digest(digests: list[str]) -> str:
+    """One digest of the meta-test episodes, in order (from each episode's own digest)."""
+    return hashlib.sha1("".join(digests).encode()).hexdigest()[:16]
 
 
 def _arch_of(net: SuperNet, text: str) -> tuple[int, ...]:

@@ -11,9 +11,10 @@ average pooling, identity, zero (the edge is cut).  Sinusoid (vectors of ``width
 linear+tanh, identity, zero.  BatchNorm uses the batch's statistics only (no running averages), as MAML
 does: a task's support set and its query set are each normalised by themselves.
 
-``film``: optional per-channel (scale, shift) applied to the cell's output — the task-specific
-modulation of the shared weights (M-NAS's "transferable knowledge modulation"), computed from the task
-embedding outside this module so the inner loop adapts the meta-weights only.
+``film``: optional per-channel (scale, shift) applied to the cell's output — the ``--modulation film``
+option, computed from the task embedding outside this module.  The default, the seed's modulation of
+the kernels themselves, needs nothing here: it hands the forward pass modulated weights
+(``modulation.py``).
 """
 
 from __future__ import annotations
