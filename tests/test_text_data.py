@@ -6,7 +6,9 @@ import tarfile
 import pytest
 import torch
 
-from adagrow.data.text import load_text, read_imdb, read_sst2
+from adagrow.data.sets.imdb import read_imdb
+from adagrow.data.sets.sst2 import read_sst2
+from adagrow.data.text import load_text
 from adagrow.data.tokenizer import encode, load_or_train
 from adagrow.errors import DatasetError
 

@@ -11,9 +11,11 @@ removed unless it can be resumed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +75,10 @@ def download(spec: DatasetSpec, data_dir: Path, cache_dir: Path) -> str:
     staging = data_dir / STAGING_DIR / spec.name
     staging.mkdir(parents=True, exist_ok=True)
     try:
-        spec.source.fetch(staging, Path(cache_dir))
+        # Libraries print their progress ("Downloading ...", retries): to stderr, beside their progress
+        # bars, so that stdout keeps one line per dataset.
+        with contextlib.redirect_stdout(sys.stderr):
+            spec.source.fetch(staging, Path(cache_dir))
     except Exception as e:  # noqa: BLE001 -- offline, refused, interrupted: one line, whatever the library raised
         _drop_if_empty(staging)
         raise DatasetError(f"dataset {spec.name!r}: could not download from {spec.source.describe()}: "
