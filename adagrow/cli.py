@@ -100,6 +100,8 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wandb", default="off", choices=["off", "offline", "online"])
     p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     p.add_argument("--suite", default="adhoc", help="name of the results file (<output>/<suite>.jsonl)")
+    p.add_argument("--tokenizer", help="text: a pretrained Hugging Face tokenizer, NAME[@REVISION] (needs a connection "
+                   "once); default: a WordPiece trained offline on the training split")
 
 
 def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # noqa: F821
@@ -115,6 +117,7 @@ def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # n
         output_dir=args.output, suite=args.suite, device=args.device, amp=not args.no_amp, compile=args.compile,
         deterministic=args.deterministic, threads=args.threads, wandb=args.wandb, resume=args.resume,
         tag=args.tag, keep_checkpoint=args.keep_checkpoint, branch_compute=args.branch_compute,
+        tokenizer=getattr(args, "tokenizer", None),
     )
 
 

@@ -196,6 +196,8 @@ class RunConfig:
     # Keep the resume checkpoint (last.pt, the size of model + optimizer) once the run has finished;
     # by default only deploy.pt and record.json stay, so a suite of hundreds of runs fits on a disk.
     keep_checkpoint: bool = False
+    # Text: a pretrained Hugging Face tokenizer ("bert-base-uncased[@revision]"); None: WordPiece trained offline.
+    tokenizer: str | None = None
 
     @property
     def total_epochs(self) -> int:
@@ -301,12 +303,14 @@ class RunConfig:
 # Method options added after records existed, left out of the identity while at their default, so the runs
 # recorded before keep their names and are still found done (a run with another value is another run).
 LATE_OPTIONS = {"train_form": "bn"}
+# Run settings added after records existed, likewise left out of the identity while at their default.
+LATE_FIELDS = {"tokenizer": None}
 
 
 def identity_of(config: dict[str, Any]) -> dict[str, Any]:
     """The identity part of a config dict (``RunConfig.to_dict()``, e.g. one saved in a checkpoint),
     normalised to JSON values so that a saved and a live config compare equal."""
-    out = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
+    out = {k: v for k, v in config.items() if k not in NOT_IDENTITY and not (k in LATE_FIELDS and v == LATE_FIELDS[k])}
     if isinstance(out.get("method_config"), dict):
         out["method_config"] = {k: v for k, v in out["method_config"].items()
                                 if k not in LATE_OPTIONS or v != LATE_OPTIONS[k]}

@@ -24,7 +24,6 @@ import torch  # noqa: E402
 
 from adagrow.cli import main  # noqa: E402
 from adagrow.data import DATASETS, dataset_status, download_dataset, load_dataset, synthetic  # noqa: E402
-from adagrow.errors import DatasetError  # noqa: E402
 
 datasets = pytest.importorskip("datasets")
 
@@ -211,7 +210,7 @@ def test_imdb_from_the_hub_copy(tmp_path, mirror):
 
 def test_sst2_from_the_hub_copy_dev_is_the_test_split(tmp_path, mirror):
     hub_sst2(mirror)
-    data, cache = tmp_path / "data", tmp_path / "cache"
+    data = tmp_path / "data"
     download_dataset("sst2", data)
     assert status(data)["sst2"]["status"] == "verified"  # against the SHA-256 recorded at download
     from adagrow.data.sets.sst2 import read_sst2

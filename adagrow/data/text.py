@@ -91,6 +91,7 @@ def _encoded(raw: RawText, folder: Path, vocab_size: int, max_len: int, tokenize
     else:
         tokenizer, tok_hash = load_or_train(folder / f"wordpiece-v{vocab_size}.json", lambda: raw.train_texts,
                                             vocab_size)
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"encoded-{tok_hash[:16]}-L{max_len}.pt"
     if path.exists():
         return torch.load(path), tok_hash
