@@ -36,6 +36,7 @@ def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # n
         deterministic=args.deterministic, threads=args.threads, latency_threads=args.latency_threads,
         wandb=args.wandb, resume=args.resume,
         tag=args.tag, keep_checkpoint=args.keep_checkpoint, branch_compute=args.branch_compute,
+        tokenizer=getattr(args, "tokenizer", None),
     )
 
 
@@ -155,15 +156,32 @@ def bench_table(out: dict) -> str:
 
 
 def cmd_datasets(argv: list[str]) -> int:
-    from adagrow.data import dataset_status, resolve_data_dir
+    from adagrow.data import DATASETS, dataset_status, download_dataset, resolve_data_dir
+    from adagrow.errors import DatasetError
 
-    p = argparse.ArgumentParser(prog="adagrow datasets", description="which datasets are present and verified")
+    p = argparse.ArgumentParser(prog="adagrow datasets", description="which datasets are present and verified, "
+                                "where each comes from; --download fetches what is missing")
     p.add_argument("--data-dir", metavar="DIR", help="dataset root (default: $ADAGROW_DATA, else ./data)")
+    p.add_argument("--download", nargs="?", const="all", metavar="NAME|all",
+                   help="fetch a missing dataset (or all of them) through torchvision / Hugging Face datasets")
     args = p.parse_args(argv)
     root = resolve_data_dir(args.data_dir)
     print(f"data directory: {root}")
+    if args.download is not None:
+        names = DATASETS.names() if args.download == "all" else [DATASETS.get(args.download).name]
+        failed = 0
+        for name in names:  # one line each, whatever happens to the others
+            try:
+                print(f"  {name:<13} ok        {download_dataset(name, root)}", flush=True)
+            except DatasetError as exc:
+                failed += 1
+                print(f"  {name:<13} failed    {exc}", flush=True)
+        return 1 if failed else 0
     for row in dataset_status(root):
         print(f"  {row['name']:<13} {row['status']:<9} {row.get('detail', '')}")
+        if row.get("source"):
+            src = row["source"]
+            print(f"  {'':<13} source: {src['library']} {src['id']} @ {src['revision']}")
         if row["status"] in ("missing", "corrupt") and row.get("howto"):
             print(f"  {'':<13} -> {row['howto']}")
     return 0

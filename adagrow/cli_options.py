@@ -276,3 +276,4 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wandb", default="off", choices=["off", "offline", "online"], help=run("wandb"))
     p.add_argument("--resume", action="store_true", help=flag("resume"))
     p.add_argument("--suite", default="adhoc", metavar="NAME", help=run("suite"))
+    p.add_argument("--tokenizer", metavar="NAME[@REVISION]", help=run("tokenizer"))

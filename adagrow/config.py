@@ -250,6 +250,8 @@ class RunConfig:
     # Keep the resume checkpoint (last.pt, the size of model + optimizer) once the run has finished;
     # by default only deploy.pt and record.json stay, so a suite of hundreds of runs fits on a disk.
     keep_checkpoint: bool = False
+    # Text: a pretrained Hugging Face tokenizer ("bert-base-uncased[@revision]"); None: WordPiece trained offline.
+    tokenizer: str | None = None
 
     @property
     def total_epochs(self) -> int:

@@ -59,29 +59,39 @@ class Fetched(Exception):
 
 @pytest.mark.parametrize("name", DATASETS.names())
 def test_download_is_offered_exactly_where_the_loader_downloads(monkeypatch, tmp_path, name):
-    """`--download` reaches torchvision's download for the datasets that say so, and nothing else."""
+    """`--download` reaches the download of the source the message names (torchvision's class, or
+    Hugging Face's ``load_dataset`` of the named hub copy), and nothing else."""
+    import datasets
     from torchvision import datasets as tvd
 
+    reached = []
+
     def fetch(self):
+        reached.append(("torchvision", type(self).__name__))
         raise Fetched
 
-    for cls in TORCHVISION_CLASS.values():
-        monkeypatch.setattr(getattr(tvd, cls), "download", fetch)
-    if DATASETS.get(name).downloadable:
-        with pytest.raises(Fetched):
-            load(name, tmp_path / "data", tmp_path / "cache", download=True)
-    else:
-        with pytest.raises(DatasetError, match="no automatic download"):
-            load(name, tmp_path / "data", tmp_path / "cache", download=True)
+    def load_hub(path, **kw):
+        reached.append(("datasets", path))
+        raise Fetched
+
+    for cls in ("MNIST", "CIFAR10", "CIFAR100", "SVHN", "Imagenette"):
+        monkeypatch.setattr(getattr(tvd, cls), "download" if cls != "Imagenette" else "_download", fetch)
+    monkeypatch.setattr(datasets, "load_dataset", load_hub)
+    monkeypatch.delenv("ADAGROW_HUB_MIRROR", raising=False)
+    spec = DATASETS.get(name)
+    with pytest.raises(DatasetError, match=f"could not download from {re.escape(spec.source.describe())}") as info:
+        load(name, tmp_path / "data", tmp_path / "cache", download=True)
+    assert isinstance(info.value.__cause__, Fetched)
+    assert reached == [(spec.source.library, spec.source.cls if spec.source.library == "torchvision" else spec.source.id)]
 
 
 def _readme_rows() -> dict[str, str]:
-    """The data table (docs/datasets.md): dataset name -> its row."""
+    """The data table (docs/datasets.md, the first table naming the datasets): dataset name -> its row."""
     rows = {}
     for line in README.read_text(encoding="utf-8").splitlines():
         found = re.match(r"\| `(\w+)` \|", line)
         if found and found.group(1) in DATASETS:
-            rows[found.group(1)] = line
+            rows.setdefault(found.group(1), line)
     return rows
 
 
@@ -98,8 +108,9 @@ def test_readme_data_table_agrees_with_the_loaders(name):
     spec = DATASETS.get(name)
     row = _readme_rows()[name]
     assert all(_mentioned(rel, row) for layout in spec.layouts for rel in layout), row
-    download_cell = row.split("|")[3].strip()
-    assert download_cell == ("yes" if spec.downloadable else "no")
+    download_cell = row.split("|")[3]  # names the library and the copy `--download` fetches
+    source = spec.source
+    assert source.library in download_cell and (source.cls if source.library == "torchvision" else source.id) in download_cell
 
 
 def test_status_checks_sst2_where_it_is(tmp_path):

@@ -52,14 +52,14 @@ def test_verified_against_patched_md5s_then_corrupt_after_damage(monkeypatch, tm
 
 
 def test_sst2_md5s(monkeypatch, tmp_path):
-    from adagrow.data import validation
+    from adagrow.data.sets import sst2
 
     (tmp_path / "sst2").mkdir()
     for name in ("train.tsv", "dev.tsv"):
         (tmp_path / "sst2" / name).write_text("sentence\tlabel\nok\t1\n")
     digest = md5_file(tmp_path / "sst2" / "dev.tsv")
     assert _status(tmp_path)["sst2"]["status"] == "corrupt"
-    monkeypatch.setattr(validation, "SST2_MD5", {"sst2/train.tsv": digest, "sst2/dev.tsv": digest})
+    monkeypatch.setattr(sst2, "MD5", {"train.tsv": digest, "dev.tsv": digest})
     assert _status(tmp_path)["sst2"]["status"] == "verified"
 
 

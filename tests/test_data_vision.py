@@ -124,9 +124,9 @@ def test_tiny_imagenet_val_reorganised_once_in_cache_when_read_only(monkeypatch,
     root = data / "tiny-imagenet-200"
     os.chmod(root, 0o555)
     # chmod does not stop root (as in CI containers): also answer "read-only" for that folder.
-    from adagrow.data import folders
+    from adagrow.data import staging
 
-    monkeypatch.setattr(folders, "is_writable", lambda path: Path(path) != root)
+    monkeypatch.setattr(staging, "is_writable", lambda path: Path(path) != root)
     try:
         bundle = load("tinyimagenet", data, cache, val_size=3)
         val_tree = cache / "tinyimagenet" / "val_by_class"
@@ -260,8 +260,9 @@ def test_failed_download_is_one_clear_error(monkeypatch, tmp_path, cache):
         raise URLError("no network")
 
     monkeypatch.setattr(cifar, "download_and_extract_archive", offline)
-    with pytest.raises(DatasetError, match="download into .* failed .*no network.*cifar-10-python.tar.gz"):
+    with pytest.raises(DatasetError, match="could not download from torchvision .*no network.*cifar-10-python.tar.gz"):
         load("cifar10", tmp_path, cache, download=True)
+    assert not any(p.is_file() for p in tmp_path.rglob("*") if cache not in p.parents)  # nothing left behind
 
 
 def test_dataloader_path_gives_the_resident_eval_batches(monkeypatch, tmp_path, cache):

@@ -6,7 +6,9 @@ import tarfile
 import pytest
 import torch
 
-from adagrow.data.text import load_text, read_imdb, read_sst2
+from adagrow.data.sets.imdb import read_imdb
+from adagrow.data.sets.sst2 import read_sst2
+from adagrow.data.text import load_text
 from adagrow.data.tokenizer import encode, load_or_train
 from adagrow.errors import DatasetError
 
@@ -158,3 +160,46 @@ def test_real_imdb_row_counts(real_imdb):
     assert (len(raw.train_labels), len(raw.test_labels)) == (25_000, 25_000)
     assert sum(raw.train_labels) == sum(raw.test_labels) == 12_500
     assert raw.train_texts[raw.train_labels.index(1)]  # non-empty text
+
+
+def test_pretrained_tokenizer_is_cached_and_in_the_run_identity(tmp_path, monkeypatch):
+    """--tokenizer NAME: fetched once through tokenizers' hub loader (here replaced by a local BERT-style
+    tokenizer, offline), reused from the cache, named in the bundle and in the run's identity."""
+    from tokenizers import Tokenizer
+
+    from adagrow.config import RunConfig
+    from adagrow.data.tokenizer import train_wordpiece
+
+    fetched = []
+
+    def from_pretrained(name, revision="main"):
+        fetched.append((name, revision))
+        return train_wordpiece(POSITIVE + NEGATIVE, vocab_size=120)
+
+    monkeypatch.setattr(Tokenizer, "from_pretrained", staticmethod(from_pretrained))
+    write_sst2(tmp_path / "data" / "sst2")
+    kw = dict(batch_size=8, device="cpu", seed=0, check_rows=False, cache_dir=tmp_path / "cache")
+    bundle = load_text("sst2", tmp_path / "data", tokenizer="org/bert-tiny@abc123", **kw)
+    again = load_text("sst2", tmp_path / "data", tokenizer="org/bert-tiny@abc123", **kw)
+    assert fetched == [("org/bert-tiny", "abc123")]  # the second load reads the cached JSON
+    assert bundle.meta["tokenizer"] == "org/bert-tiny@abc123" and again.meta["tokenizer_hash"] == bundle.meta["tokenizer_hash"]
+    default = load_text("sst2", tmp_path / "data", **kw)
+    assert default.meta["tokenizer"] == "wordpiece"
+
+    base = RunConfig(dataset="sst2", method="fixed", model="bert_small")
+    assert "tokenizer" not in base.identity()  # the default keeps the identities of earlier runs
+    named = RunConfig(dataset="sst2", method="fixed", model="bert_small", tokenizer="org/bert-tiny@abc123")
+    assert named.identity()["tokenizer"] == "org/bert-tiny@abc123" and named.run_name != base.run_name
+
+
+def test_pretrained_tokenizer_offline_is_one_clear_error(tmp_path, monkeypatch):
+    from tokenizers import Tokenizer
+
+    def offline(name, revision="main"):
+        raise OSError("no network")
+
+    monkeypatch.setattr(Tokenizer, "from_pretrained", staticmethod(offline))
+    write_sst2(tmp_path / "data" / "sst2")
+    with pytest.raises(DatasetError, match="could not fetch it from the Hugging Face hub .*no network"):
+        load_text("sst2", tmp_path / "data", batch_size=8, device="cpu", seed=0, check_rows=False,
+                  cache_dir=tmp_path / "cache", tokenizer="bert-base-uncased")

@@ -1,11 +1,12 @@
-"""Small-image datasets as uint8 tensors, read through torchvision's own dataset classes.
+"""Images as uint8 tensors: ``ArraySplit``, the generic readers that produce them, and a decode cache.
 
-MNIST, CIFAR-10/100 and SVHN are loaded with ``torchvision.datasets`` so that torchvision's md5
-checks and parsers are the ones in force.  What this module adds is the staging torchvision lacks:
-a data directory that holds only the original archive (CIFAR ``.tar.gz``) or only read-only
-``.gz`` files (MNIST) is extracted once into the writable cache, and any failure becomes one
-:class:`DatasetError` that names the file.  Tiny-ImageNet's JPEGs are decoded once into ``.npy``
-arrays in the cache so that later runs load them in seconds.
+- ``load_arrays``: (train, test) of any vision dataset as uint8 tensors -- the dataset's own reader
+  (``spec.read``) gives them directly (MNIST, CIFAR, SVHN through torchvision) or gives images that are
+  decoded once into ``.npy`` arrays in the cache (``decode_cached``: Tiny-ImageNet's 110,000 JPEGs take
+  minutes to decode, seconds to read back).
+- ``read_torchvision``: a torchvision dataset class read from a root, any failure turned into one
+  :class:`DatasetError` naming the file (torchvision's md5 checks and parsers stay in force).
+- ``gunzip_once``: read-only ``.gz`` originals decompressed once into the writable cache.
 """
 
 from __future__ import annotations
@@ -17,20 +18,16 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from adagrow.data.registry import DatasetSpec
-from adagrow.data.staging import extract_once, is_writable
-from adagrow.data.validation import diagnose, md5_file, torchvision_md5s
-from adagrow.errors import DatasetError
+from adagrow.data.validation import diagnose, md5_file
 
 # What torchvision's parsers raise on truncated or malformed files.
 _READ_ERRORS = (RuntimeError, ValueError, OSError, EOFError, AssertionError, KeyError, IndexError)
@@ -55,73 +52,40 @@ class ArraySplit:
 
 
 def load_arrays(
-    spec: DatasetSpec, data_dir: Path, cache_dir: Path, download: bool
+    spec: DatasetSpec, data_dir: Path, cache_dir: Path, download: bool = False
 ) -> tuple[ArraySplit, ArraySplit]:
-    """(train, test) of a ``resident_ok`` dataset as uint8 tensors on the CPU."""
-    if spec.name == "mnist":
-        return _mnist(spec, data_dir, cache_dir, download)
-    if spec.name in ("cifar10", "cifar100"):
-        return _cifar(spec, data_dir, cache_dir, download)
-    if spec.name == "svhn":
-        return _svhn(spec, data_dir, cache_dir, download)
-    if spec.name == "tinyimagenet":
-        from adagrow.data.folders import load_folders
+    """(train, test) of a vision dataset as uint8 tensors on the CPU (fetched first if ``download``)."""
+    if spec.present_layout(data_dir) is None:
+        if not download:
+            raise spec.missing(data_dir)
+        from adagrow.data.download import download as fetch
 
-        train, test = load_folders(spec, data_dir, cache_dir)
-        arrays_dir = cache_dir / spec.name / "arrays"
-        return (
-            decode_cached(train, arrays_dir / "train", spec, _fingerprint(train)),
-            decode_cached(test, arrays_dir / "test", spec, _fingerprint(test)),
-        )
-    raise DatasetError(f"dataset {spec.name!r} has no array loader; load it with resident=False")
+        fetch(spec, data_dir, cache_dir)
+    train, test = spec.read(spec, data_dir, cache_dir)
+    if isinstance(train, ArraySplit):
+        return train, test
+    arrays_dir = cache_dir / spec.name / "arrays"
+    return (decode_cached(train, arrays_dir / "train", spec, _fingerprint(train)),
+            decode_cached(test, arrays_dir / "test", spec, _fingerprint(test)))
 
 
-def _download_root(data_dir: Path, fallback: Path) -> Path:
-    """Where a download goes: the data dir if it is writable (so the next run finds it), else the cache."""
-    return data_dir if is_writable(data_dir) else fallback
-
-
-def _mnist(spec: DatasetSpec, data_dir: Path, cache_dir: Path, download: bool):
-    from torchvision.datasets import MNIST
-
-    fetch = False
-    if all((data_dir / rel).is_file() for rel in spec.alternatives[0]):
-        root = data_dir  # already-unpacked idx files, torchvision's own layout
-    elif spec.present_layout(data_dir) == spec.files:
-        # The .gz originals only, possibly read-only: gunzip them into the cache.
-        expected = torchvision_md5s("mnist")
-        actual = {rel: md5_file(data_dir / rel) for rel in spec.files}
-        mismatch = [rel for rel in spec.files if actual[rel] != expected[rel]]
-        if mismatch:
-            # Not the official files (e.g. a synthetic test set).  torchvision never checks the
-            # unpacked files either, so load them if they parse, but say so; truncated or
-            # malformed files still fail below.  `adagrow datasets` reports them as corrupt.
-            warnings.warn(f"MNIST: md5 of {', '.join(mismatch)} differs from torchvision's; "
-                          "these are not the official files", stacklevel=3)
-        # A fresh cache folder per content, so replaced .gz files are never shadowed by old ones.
-        content = hashlib.md5("".join(actual.values()).encode()).hexdigest()[:12]
-        root = cache_dir / "mnist" / content
-        for gz in spec.files:
-            _gunzip_once(data_dir / gz, root / gz[: -len(".gz")], spec)
-    elif download:
-        root, fetch = _download_root(data_dir, cache_dir / "mnist"), True
-    else:
-        raise spec.missing(data_dir)
+def read_torchvision(spec: DatasetSpec, make: Callable[[], Any], *, blame: Path, root: Path,
+                     expected: dict[str, str]) -> Any:
+    """``make()`` (a torchvision dataset constructor); a failure becomes one message naming the file
+    (``expected``: the md5s under ``root`` that torchvision checks, see :func:`validation.diagnose`)."""
     try:
-        train = MNIST(str(root), train=True, download=fetch)
-        test = MNIST(str(root), train=False)
+        return make()
     except _READ_ERRORS as e:
-        raise diagnose(spec, data_dir, root, fetch, e) from e
-
-    def to_split(ds: Any) -> ArraySplit:
-        # Zero-pad 28x28 -> 32x32 (see the registry): the border is background, like the digit's.
-        images = F.pad(ds.data.unsqueeze(1), (2, 2, 2, 2))
-        return ArraySplit(images.contiguous(), ds.targets.to(torch.int64))
-
-    return to_split(train), to_split(test)
+        raise diagnose(spec, blame, root, expected, e) from e
 
 
-def _gunzip_once(src: Path, dest: Path, spec: DatasetSpec) -> None:
+def content_key(data_dir: Path, files: Sequence[str]) -> str:
+    """A short key naming the content of ``files`` (their md5s): cache folders per content, so replaced
+    files are never shadowed by what was derived from the old ones."""
+    return hashlib.md5("".join(md5_file(data_dir / rel) for rel in files).encode()).hexdigest()[:12]
+
+
+def gunzip_once(src: Path, dest: Path, spec: DatasetSpec) -> None:
     """Decompress ``src`` to ``dest`` unless it is there; atomic via a temporary file."""
     if dest.is_file():
         return
@@ -139,62 +103,11 @@ def _gunzip_once(src: Path, dest: Path, spec: DatasetSpec) -> None:
             os.unlink(tmp)
 
 
-def _cifar(spec: DatasetSpec, data_dir: Path, cache_dir: Path, download: bool):
-    from torchvision.datasets import CIFAR10, CIFAR100
-
-    cls = CIFAR10 if spec.name == "cifar10" else CIFAR100
-    fetch = False
-    if (data_dir / cls.base_folder).is_dir():
-        root = data_dir
-    elif (data_dir / cls.filename).is_file():
-        # torchvision only accepts the archive with the official md5 (a rebuilt archive with
-        # identical members is refused), but it checks each extracted file's md5 on every load.
-        root = extract_once(
-            data_dir / cls.filename, cache_dir / spec.name / "extracted",
-            torchvision_md5s(spec.name), spec,
-        )
-    elif download:
-        root, fetch = _download_root(data_dir, cache_dir / spec.name / "extracted"), True
-    else:
-        raise spec.missing(data_dir)
-    try:
-        train = cls(str(root), train=True, download=fetch)
-        test = cls(str(root), train=False)
-    except _READ_ERRORS as e:
-        raise diagnose(spec, data_dir, root, fetch, e) from e
-
-    def to_split(ds: Any) -> ArraySplit:
-        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
-        return ArraySplit(images, torch.tensor(ds.targets, dtype=torch.int64))
-
-    return to_split(train), to_split(test)
-
-
-def _svhn(spec: DatasetSpec, data_dir: Path, cache_dir: Path, download: bool):
-    from torchvision.datasets import SVHN
-
-    root, fetch = data_dir / "svhn", False
-    if spec.present_layout(data_dir) is None:
-        if not download:
-            raise spec.missing(data_dir)
-        root, fetch = _download_root(root, cache_dir / "svhn"), True
-    try:
-        # torchvision maps label 10 (digit 0) to 0 and checks each file's md5.
-        train = SVHN(str(root), split="train", download=fetch)
-        test = SVHN(str(root), split="test", download=fetch)
-    except _READ_ERRORS as e:
-        raise diagnose(spec, data_dir, root.parent, fetch, e) from e
-
-    def to_split(ds: Any) -> ArraySplit:
-        return ArraySplit(torch.from_numpy(ds.data).contiguous(), torch.from_numpy(ds.labels).to(torch.int64))
-
-    return to_split(train), to_split(test)
-
-
 def _fingerprint(samples: Any) -> dict[str, Any]:
-    """What identifies an image folder's content cheaply: its file list."""
-    return {"root": str(samples.root), "n": len(samples.samples),
-            "first": str(samples.samples[0][0]), "last": str(samples.samples[-1][0])}
+    """What identifies a file-backed dataset's content cheaply: its (path, label) list's length and ends."""
+    listing = samples.samples
+    return {"n": len(listing), "first": str(listing[0][0]) if listing else "",
+            "last": str(listing[-1][0]) if listing else ""}
 
 
 def decode_cached(

@@ -1,18 +1,20 @@
-"""The ten datasets of the benchmark (SPEC §2, thesis Table 3-17) and where their files live.
+"""What a dataset is, as the rest of the code sees it: :class:`DatasetSpec`, and the registry of them.
 
-One :class:`DatasetSpec` per dataset says everything the rest of the code needs to know about it
-without opening a file: the shape the model is fed, the class count, the published split sizes,
-the files expected under the data directory, how to obtain them, normalisation statistics and the
-standard training augmentation.  Adding a dataset is one entry here plus a source in
-``adagrow.data.sources``.
+Everything about one dataset -- its facts (input shape, classes, published split sizes, normalisation,
+augmentation), its accepted file layouts and their checksums, where ``--download`` fetches it from and
+how its files are read -- is ONE ``DatasetSpec``, defined in one module of ``adagrow/data/sets/``
+(which registers it on import).  The machinery around it (``validation``, ``download``, ``staging``,
+``vision``, ``text``, ``resident``, ``streaming``) reads those fields and knows no dataset by name.
+Adding a dataset is adding one file to ``adagrow/data/sets/`` (docs/datasets.md).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from adagrow.errors import DatasetError
 from adagrow.registry import Registry
@@ -50,15 +52,36 @@ class Augment:
 
 
 @dataclass(frozen=True)
+class Checksums:
+    """Published checksums of one layout: ``md5`` maps a path to its md5.
+
+    Paths are relative to the data directory, or, with ``archive`` (a path relative to the data
+    directory), member names inside that archive (whose own md5 may differ from the original's).
+    ``note`` says why there are none, when there are none.
+    """
+
+    md5: dict[str, str] = field(default_factory=dict)
+    archive: str | None = None
+    note: str = "no published checksum"
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
-    """Static facts about one dataset.
+    """Everything about one dataset.
 
     ``files`` are the paths (relative to the data directory; a trailing ``/`` marks a directory)
     of the primary layout.  ``alternatives`` are other accepted layouts, each complete on its own
     (e.g. the original archive instead of the extracted folder).  These are exactly the layouts the
-    loaders read (tests/test_data_messages.py checks it), so the messages built from them are true.
-    ``howto`` says how to obtain the files by hand; ``downloadable`` whether ``--download`` can
-    fetch them (torchvision's MNIST / CIFAR / SVHN).
+    reader accepts (tests/test_data_messages.py checks it), so the messages built from them are true.
+    ``howto`` says how to obtain the files by hand; ``source`` (``adagrow.data.sources``) where
+    ``--download`` fetches them from, and lays them out as one of the layouts.
+
+    Hooks (plain functions of the dataset's module, called by the generic machinery):
+
+    - ``read(spec, data_dir, cache_dir)`` -> ``(train, test)``: for vision, datasets of
+      ``(image, label)`` (uint8 ``ArraySplit`` s, or PIL images that the resident loader decodes once);
+      for text a ``RawText``.  Called only once a layout is present.
+    - ``checksums(layout)`` -> :class:`Checksums` for a present layout (default: none known).
     """
 
     name: str
@@ -71,12 +94,24 @@ class DatasetSpec:
     files: tuple[str, ...]
     howto: str
     alternatives: tuple[tuple[str, ...], ...] = ()
-    downloadable: bool = False
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     # Small enough to keep the whole uint8 training set in device memory (see resident.py).
     resident_ok: bool = False
     augment: Augment = Augment()
+    source: Any = None  # an adagrow.data.sources source; None: no --download
+    read: Callable[..., Any] | None = None
+    checksums: Callable[[tuple[str, ...]], Checksums] | None = None
+    # Text only: the default vocabulary size of the tokenizer trained on the training split.
+    vocab_size: int | None = None
+
+    @property
+    def downloadable(self) -> bool:
+        return self.source is not None
+
+    def checks(self, layout: tuple[str, ...]) -> Checksums:
+        """The published checksums of a present layout (none known: an empty :class:`Checksums`)."""
+        return self.checksums(layout) if self.checksums else Checksums()
 
     @property
     def layouts(self) -> tuple[tuple[str, ...], ...]:
@@ -96,9 +131,10 @@ class DatasetSpec:
 
     @property
     def how_to_get(self) -> str:
-        """How to obtain the files: by hand, and with ``--download`` where torchvision can fetch them."""
+        """How to obtain the files: by hand, and with ``--download`` where a source is known."""
         if self.downloadable:
-            return f"{self.howto} Or pass --download to let torchvision fetch it (needs a connection)."
+            return (f"{self.howto} Or run `adagrow datasets --download {self.name}` (or pass --download) to fetch "
+                    f"it from {self.source.describe()} (needs a connection).")
         return f"{self.howto} (There is no automatic download for it.)"
 
     def missing(self, data_dir: Path) -> DatasetError:
@@ -117,117 +153,6 @@ class DatasetSpec:
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
-
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-_IMAGENET_AUG = Augment(flip=True, resized_crop=True, size=224, eval_resize=256)
-
-
-def _fastai(name: str, folder: str, train: int, test: int, what: str) -> DatasetSpec:
-    """ImageWoof / Imagenette: fast.ai's ImageFolder layouts at full, 320 or 160 px."""
-    url = f"https://s3.amazonaws.com/fast-ai-imageclas/{folder}.tgz"
-    return DatasetSpec(
-        name=name, kind="vision", input_size=(3, 224, 224), num_classes=10,
-        train_size=train, test_size=test,
-        files=(f"{folder}/train/", f"{folder}/val/"),
-        alternatives=tuple(
-            (f"{folder}-{px}/train/", f"{folder}-{px}/val/") for px in (320, 160)
-        ),
-        howto=f"{what}: download {url} (or the -320/-160 variant) and extract it into the data dir.",
-        mean=_IMAGENET_MEAN, std=_IMAGENET_STD, augment=_IMAGENET_AUG,
-    )
-
-
-for _spec in (
-    DatasetSpec(
-        name="mnist", kind="vision",
-        # Fed at 32x32: the 28x28 digits are zero-padded by 2 px on each side, because the MACs the
-        # thesis reports for MNIST (Table 3-22) are those of a 32x32 input.
-        input_size=(1, 32, 32), num_classes=10, train_size=60_000, test_size=10_000,
-        files=tuple(f"MNIST/raw/{f}-ubyte.gz" for f in (
-            "train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1")),
-        alternatives=(tuple(f"MNIST/raw/{f}-ubyte" for f in (
-            "train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1")),),
-        howto="Put the four idx .gz files from http://yann.lecun.com/exdb/mnist/ in <data>/MNIST/raw/.",
-        downloadable=True,
-        # Statistics of the 28x28 digits; the zero border shifts them slightly, which only
-        # rescales the input and is the common practice.
-        mean=(0.1307,), std=(0.3081,), resident_ok=True,
-        augment=Augment(crop_pad=4, flip=False, size=32),  # digits are not mirror-symmetric
-    ),
-    DatasetSpec(
-        name="cifar10", kind="vision", input_size=(3, 32, 32), num_classes=10,
-        train_size=50_000, test_size=10_000,
-        files=("cifar-10-python.tar.gz",), alternatives=(("cifar-10-batches-py/",),),
-        howto="Download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html "
-              "into the data dir (it is extracted once into the cache).",
-        downloadable=True,
-        mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), resident_ok=True,
-        augment=Augment(crop_pad=4, flip=True, size=32),
-    ),
-    DatasetSpec(
-        name="cifar100", kind="vision", input_size=(3, 32, 32), num_classes=100,
-        train_size=50_000, test_size=10_000,
-        files=("cifar-100-python.tar.gz",), alternatives=(("cifar-100-python/",),),
-        howto="Download cifar-100-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html "
-              "into the data dir (it is extracted once into the cache).",
-        downloadable=True,
-        mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), resident_ok=True,
-        augment=Augment(crop_pad=4, flip=True, size=32),
-    ),
-    DatasetSpec(
-        name="svhn", kind="vision", input_size=(3, 32, 32), num_classes=10,
-        train_size=73_257, test_size=26_032,
-        files=("svhn/train_32x32.mat", "svhn/test_32x32.mat"),
-        howto="Download train_32x32.mat and test_32x32.mat from "
-              "http://ufldl.stanford.edu/housenumbers/ into <data>/svhn/.",
-        downloadable=True,
-        mean=(0.4377, 0.4438, 0.4728), std=(0.1980, 0.2010, 0.1970), resident_ok=True,
-        augment=Augment(crop_pad=4, flip=False, size=32),  # house numbers are not mirror-symmetric
-    ),
-    _fastai("imagewoof", "imagewoof2", 9_025, 3_929, "ImageWoof"),
-    _fastai("imagenette", "imagenette2", 9_469, 3_925, "Imagenette"),
-    DatasetSpec(
-        name="tinyimagenet", kind="vision", input_size=(3, 64, 64), num_classes=200,
-        train_size=100_000, test_size=10_000,  # the labelled val split serves as test
-        files=("tiny-imagenet-200/wnids.txt", "tiny-imagenet-200/train/",
-               "tiny-imagenet-200/val/images/", "tiny-imagenet-200/val/val_annotations.txt"),
-        howto="Download http://cs231n.stanford.edu/tiny-imagenet-200.zip and unzip it into the "
-              "data dir.",
-        mean=(0.4802, 0.4481, 0.3975), std=(0.2302, 0.2265, 0.2262), resident_ok=True,
-        augment=Augment(crop_pad=4, flip=True, size=64),
-    ),
-    DatasetSpec(
-        name="miniimagenet", kind="vision", input_size=(3, 224, 224), num_classes=100,
-        # The thesis' 48,000 / 12,000: all 60,000 images of the three split CSVs, 480 / 120 per
-        # class (see sources.py).
-        train_size=48_000, test_size=12_000,
-        files=("mini-imagenet/images/", "mini-imagenet/train.csv", "mini-imagenet/val.csv",
-               "mini-imagenet/test.csv"),
-        howto="Get Mini-ImageNet (an images/ folder plus Ravi & Larochelle's train.csv, val.csv "
-              "and test.csv with columns filename,label) and put it in <data>/mini-imagenet/.",
-        mean=_IMAGENET_MEAN, std=_IMAGENET_STD, augment=_IMAGENET_AUG,
-    ),
-    DatasetSpec(
-        name="imdb", kind="text",
-        input_size=(256,),  # the text loader owns max_len; bundle.input_size is authoritative
-        num_classes=2, train_size=25_000, test_size=25_000,
-        # a tarball is read in one streaming pass, the tree file by file (see text.py)
-        files=("imdb/aclImdb_repacked.tar.gz",),
-        alternatives=(("aclImdb/train/", "aclImdb/test/"), ("aclImdb_v1.tar.gz",)),
-        howto="Download aclImdb_v1.tar.gz from https://ai.stanford.edu/~amaas/data/sentiment/ into "
-              "the data dir (extracting it, into aclImdb/, is optional).",
-    ),
-    DatasetSpec(
-        name="sst2", kind="text",
-        input_size=(64,),  # the text loader owns max_len; bundle.input_size is authoritative
-        num_classes=2, train_size=67_349, test_size=872,  # GLUE dev serves as test
-        files=("sst2/train.tsv", "sst2/dev.tsv"), alternatives=(("SST-2/train.tsv", "SST-2/dev.tsv"),),
-        howto="Download https://dl.fbaipublicfiles.com/glue/data/SST-2.zip and unzip it into the data "
-              "dir (it makes SST-2/), or put its train.tsv and dev.tsv in <data>/sst2/.",
-    ),
-):
-    DATASETS.register(_spec.name, _spec)
 
 
 def shown_path(path: Path) -> str:
@@ -250,3 +175,7 @@ def resolve_cache_dir(option: str | Path | None = None) -> Path:
     path = Path(option or os.environ.get("ADAGROW_CACHE") or "~/.cache/adagrow").expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# The definitions register themselves on import (after everything above exists: they import it).
+import adagrow.data.sets  # noqa: E402,F401

@@ -3,7 +3,7 @@
 Every image of class ``k`` has the value ``class_value(k)`` on its left half and 0 on its right
 half, so a test can check after shuffling and augmentation that images still match their labels
 (the bright value) and whether they were mirrored (the bright side).  Writers return the md5 of
-each file they wrote, keyed like :func:`adagrow.data.validation.torchvision_md5s`, because
+each file they wrote, keyed like the md5 tables of the dataset definitions (``adagrow/data/sets/``), because
 torchvision checks CIFAR / SVHN files against its own md5 tables: tests install these values in
 place of torchvision's.
 """

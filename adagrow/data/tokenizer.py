@@ -1,6 +1,6 @@
 """A WordPiece tokenizer trained on a dataset's training text, cached on disk, and batch encoding.
 
-No pretrained tokenizer can be downloaded here, and a from-scratch BERT needs none: we train a
+The default needs no download, and a from-scratch BERT needs no pretrained vocabulary: we train a
 lower-casing, accent-stripping WordPiece vocabulary (BERT's normaliser and pre-tokeniser) with the
 ``tokenizers`` library.  HTML line breaks (``<br />``, frequent in IMDB reviews) become spaces.
 Every encoding is ``[CLS] tokens… [SEP]``, truncated to ``max_len`` and right-padded with id 0.
@@ -8,6 +8,10 @@ Every encoding is ``[CLS] tokens… [SEP]``, truncated to ``max_len`` and right-
 The trained tokenizer is saved as JSON under a path keyed by the data's hash and the vocabulary size,
 so a second run (or another process) reuses it instead of retraining; its own SHA-256 is recorded
 with every result.
+
+Optionally (``load_pretrained``), a pretrained tokenizer is fetched by name from the Hugging Face hub,
+once, and cached as JSON the same way; it must pad with id 0, as the models' attention masks assume
+(BERT's tokenizers do).
 """
 
 from __future__ import annotations
@@ -78,3 +82,27 @@ def encode(tokenizer: Tokenizer, texts: Sequence[str], max_len: int) -> torch.Te
     tokenizer.enable_padding(pad_id=PAD_ID, pad_token=SPECIAL_TOKENS[PAD_ID], length=max_len)
     ids = [e.ids for e in tokenizer.encode_batch(list(texts))]
     return torch.tensor(ids, dtype=torch.int32).reshape(len(ids), max_len)
+
+
+def load_pretrained(name: str, cache: Path) -> tuple[Tokenizer, str]:
+    """The pretrained tokenizer ``name`` (``<hub model id>[@revision]``), cached under ``cache``; (tokenizer, sha256).
+
+    Fetched once with ``tokenizers.Tokenizer.from_pretrained`` (needs a connection); later runs read the
+    cached JSON, offline.
+    """
+    from adagrow.errors import DatasetError
+
+    model, _, revision = name.partition("@")
+    path = cache / (model.replace("/", "--") + (f"@{revision}" if revision else "") + ".json")
+    if not path.exists():
+        try:
+            tok = Tokenizer.from_pretrained(model, revision=revision or "main")
+        except Exception as e:  # noqa: BLE001 -- offline, unknown name: one line
+            raise DatasetError(f"tokenizer {name!r}: could not fetch it from the Hugging Face hub "
+                               f"({' '.join(str(e).split())[:200]}); leave --tokenizer out for the offline WordPiece") from e
+        atomic_write_bytes(path, tok.to_str().encode())
+    tok = Tokenizer.from_file(str(path))
+    if tok.token_to_id(SPECIAL_TOKENS[PAD_ID]) != PAD_ID:
+        raise DatasetError(f"tokenizer {name!r} does not pad with id 0 ([PAD]), which the models' attention masks "
+                           "assume; use a BERT-style tokenizer")
+    return tok, sha256_file(path)

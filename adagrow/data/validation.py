@@ -1,18 +1,16 @@
-"""Dataset validation, in one place: is a dataset there, complete and intact?
+"""Dataset validation, in one place: is a dataset there, complete and intact?  (No dataset by name here.)
 
-- Layouts: each dataset's accepted file layouts are facts of its ``DatasetSpec`` (registry.py), which
-  also words the two user errors (``spec.missing``: not there, what to put where, ``--download`` or
-  not; ``spec.corrupt``: which file is damaged).
-- Checksums: md5s are not copied here but read from the torchvision classes that check them
-  (``CIFAR10.train_list``, ``MNIST.resources``, ``SVHN.split_list``), so that our checks and
-  torchvision's can never disagree.  Only SST-2's md5s, which torchvision does not know, are listed
-  (from torchtext, as quoted in shared/data/README.md).
+- Layouts and checksums are facts of each dataset's ``DatasetSpec`` (``adagrow/data/sets/``):
+  ``spec.present_layout`` finds the layout on disk, ``spec.checks(layout)`` gives its published md5s
+  (torchvision's own tables, read from its classes, so that our checks and torchvision's can never
+  disagree; SST-2's from torchtext).  ``spec.missing`` / ``spec.corrupt`` word the two user errors.
+- A dataset fetched by ``--download`` has the SHA-256 of every file recorded at download time
+  (``download.py``); those are checked first.
 - ``diagnose``: a torchvision loader failed; which file is to blame, in one message.
 - ``dataset_status``: what ``adagrow datasets`` prints for every dataset --
-  ``verified``: every file with a published checksum is there and matches it (MNIST, CIFAR and SVHN
-  against torchvision's md5s, SST-2 against torchtext's); ``present``: the files are there but no
-  checksum is known for them (image folders, IMDB); ``missing``: the expected files are not under the
-  data directory; ``corrupt``: a file is there but its checksum differs.
+  ``verified``: every file with a recorded or published checksum is there and matches it;
+  ``present``: the files are there but no checksum is known for them; ``missing``: the expected files
+  are not under the data directory; ``corrupt``: a file is there but its checksum differs.
 """
 
 from __future__ import annotations
@@ -23,13 +21,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from adagrow.data.registry import DATASETS, DatasetSpec, shown_path
+from adagrow.data.registry import DATASETS, DatasetSpec
 from adagrow.errors import DatasetError
-
-SST2_MD5 = {
-    "sst2/train.tsv": "da409a0a939379ed32a470bc0f7fe99a",
-    "sst2/dev.tsv": "268856b487b2a31a28c0a93daaff7288",
-}
 
 
 def file_digest(path: Path, algorithm: str = "md5", chunk: int = 1 << 22) -> str:
@@ -44,23 +37,6 @@ def file_digest(path: Path, algorithm: str = "md5", chunk: int = 1 << 22) -> str
 def md5_file(path: Path) -> str:
     """The hex md5 of a file (what torchvision publishes for its datasets)."""
     return file_digest(path, "md5")
-
-
-def torchvision_md5s(name: str) -> dict[str, str]:
-    """Relative path (as under the data dir / extraction root) -> md5 that torchvision checks."""
-    from torchvision import datasets as tvd
-
-    if name == "mnist":
-        return {f"MNIST/raw/{f}": md5 for f, md5 in tvd.MNIST.resources}
-    if name in ("cifar10", "cifar100"):
-        cls = tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100
-        files = [*cls.train_list, *cls.test_list, [cls.meta["filename"], cls.meta["md5"]]]
-        return {f"{cls.base_folder}/{f}": md5 for f, md5 in files}
-    if name == "svhn":
-        return {f"svhn/{tvd.SVHN.split_list[s][1]}": tvd.SVHN.split_list[s][2] for s in ("train", "test")}
-    if name == "sst2":
-        return dict(SST2_MD5)
-    return {}
 
 
 def check_md5s(root: Path, expected: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -94,18 +70,13 @@ def md5s_in_tar(archive: Path, wanted: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def diagnose(
-    spec: DatasetSpec, data_dir: Path, root: Path, fetched: bool, error: Exception
-) -> DatasetError:
-    """Turn a torchvision failure into one message naming the bad file."""
-    if fetched:
-        return DatasetError(
-            f"dataset {spec.name!r}: the download into {root} failed ({error}). Check the connection, or get "
-            f"the files by hand: expected {spec.expected_files()} under {shown_path(data_dir)}. {spec.howto}"
-        )
-    if spec.name == "mnist":  # the unpacked idx files have no known md5: blame the folder
-        return spec.corrupt(data_dir / "MNIST" / "raw", f"torchvision could not read it: {error}")
-    missing, corrupt = check_md5s(root, torchvision_md5s(spec.name))
+def diagnose(spec: DatasetSpec, blame: Path, root: Path, expected: dict[str, str], error: Exception) -> DatasetError:
+    """Turn a torchvision read failure into one message naming the bad file.
+
+    ``expected``: the md5s (relative to ``root``) of the files torchvision read; with none known,
+    ``blame`` (the folder read) is named.
+    """
+    missing, corrupt = check_md5s(root, expected)
     if corrupt:
         return spec.corrupt(root / corrupt[0], "md5 differs from torchvision's")
     if missing:
@@ -113,42 +84,57 @@ def diagnose(
             f"dataset {spec.name!r} is incomplete: {', '.join(missing)} missing under {root}. "
             f"{spec.how_to_get}"
         )
-    return spec.corrupt(root, f"torchvision could not read it: {error}")
+    return spec.corrupt(blame, f"torchvision could not read it: {error}")
 
 
 def dataset_status(data_dir: Path) -> list[dict[str, Any]]:
-    """One dict per registered dataset: name, kind, status, detail, howto."""
+    """One dict per registered dataset: name, kind, status, detail, howto, source."""
     data_dir = Path(data_dir)
     rows = []
     for name in DATASETS:
         spec = DATASETS.get(name)
-        status, detail = _check(spec, data_dir)
-        rows.append({"name": name, "kind": spec.kind, "status": status, "detail": detail,
-                     "howto": spec.how_to_get})
+        status, detail = check(spec, data_dir)
+        source = spec.source
+        rows.append({"name": name, "kind": spec.kind, "status": status, "detail": detail, "howto": spec.how_to_get,
+                     "source": None if source is None else {"library": source.library, "id": source.id,
+                                                            "revision": source.revision}})
     return rows
 
 
-def _check(spec: DatasetSpec, data_dir: Path) -> tuple[str, str]:
+def check(spec: DatasetSpec, data_dir: Path) -> tuple[str, str]:
+    """(status, detail) of one dataset under ``data_dir``."""
     layout = spec.present_layout(data_dir)
     if layout is None:
         return "missing", f"expected {spec.expected_files()} under {data_dir}"
-    expected = torchvision_md5s(spec.name)
-    if layout != spec.files and expected and set(expected) <= set(spec.files):
-        # the same files in another folder (SST-2/ instead of sst2/): check them where they are
-        expected = {layout[spec.files.index(rel)]: md5 for rel, md5 in expected.items()}
+    recorded = _check_recorded(spec, data_dir, layout)
+    if recorded is not None:
+        return recorded
+    checks = spec.checks(layout)
     where = ", ".join(layout)
-    if spec.name in ("cifar10", "cifar100") and layout == spec.files:
-        return _check_archive(data_dir / layout[0], expected)
-    if spec.name == "mnist" and layout != spec.files:
-        return "present", f"{where} (unpacked; md5s are known only for the .gz originals)"
-    if not expected:
-        return "present", f"{where} (no published checksum)"
-    _, corrupt = check_md5s(data_dir, expected)
+    if not checks.md5:
+        return "present", f"{where} ({checks.note})"
+    if checks.archive is not None:
+        return _check_archive(data_dir / checks.archive, checks.md5)
+    _, corrupt = check_md5s(data_dir, checks.md5)
     if corrupt:
         return "corrupt", f"md5 mismatch: {', '.join(corrupt)}"
-    return "verified", f"{len(expected)} files match their published md5s"
+    return "verified", f"{len(checks.md5)} files match their published md5s"
 
 
+def _check_recorded(spec: DatasetSpec, data_dir: Path, layout: tuple[str, ...]) -> tuple[str, str] | None:
+    """Check against the SHA-256s recorded when ``--download`` fetched this layout (None: no record)."""
+    from adagrow.data.download import read_manifest
+
+    record = read_manifest(data_dir, spec.name)
+    if record is None or tuple(record.get("layout", ())) != tuple(layout):
+        return None
+    bad = [rel for rel, digest in record["sha256"].items()
+           if not (data_dir / rel).is_file() or file_digest(data_dir / rel, "sha256") != digest]
+    source = record.get("source", {})
+    if bad:
+        return "corrupt", f"{len(bad)} files differ from the SHA-256 recorded at download, e.g. {bad[0]}"
+    return "verified", (f"{len(record['sha256'])} files match the SHA-256 recorded at download "
+                        f"({source.get('library')} {source.get('id')} @ {source.get('revision')})")
 def _check_archive(archive: Path, expected: dict[str, str]) -> tuple[str, str]:
     """Check the members of an archive against torchvision's md5s (the archive's own md5 may differ)."""
     try:

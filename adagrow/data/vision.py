@@ -43,8 +43,8 @@ def load_vision(
     """Load a vision dataset of the registry as a :class:`DataBundle`.
 
     ``val_size`` is a count or a fraction of the training set.  ``resident`` defaults to the
-    dataset's ``resident_ok``.  ``download`` lets torchvision fetch MNIST / CIFAR / SVHN when their
-    files are absent.  ``cache_dir`` (default ``resolve_cache_dir()``) receives extracted archives
+    dataset's ``resident_ok``.  ``download`` fetches the files from the dataset's source when they
+    are absent (``adagrow.data.download``).  ``cache_dir`` (default ``resolve_cache_dir()``) receives extracted archives
     and decoded arrays.  ``randaugment=m`` adds RandAugment (2 ops, magnitude m) to the training
     augmentation (the released AdaGrow code's recipe).  Raises :class:`DatasetError` if the files are
     missing or corrupt.
@@ -114,14 +114,18 @@ def _subset(n: int, size: int | None, seed: int) -> torch.Tensor:
 def _load_source(
     spec: DatasetSpec, data_dir: Path, cache_dir: Path, download: bool, resident: bool
 ) -> tuple[Any, Any]:
-    """(train, test) as uint8 ArraySplits (resident or small-image) or PIL-image datasets."""
-    if spec.resident_ok and (resident or spec.name != "tinyimagenet"):
-        from adagrow.data.arrays import load_arrays
+    """(train, test): uint8 ArraySplits for the resident loader, else what the dataset's reader gives."""
+    from adagrow.data.arrays import load_arrays
 
+    if resident:
         return load_arrays(spec, data_dir, cache_dir, download)
-    from adagrow.data.folders import load_folders
+    if spec.present_layout(data_dir) is None:
+        if not download:
+            raise spec.missing(data_dir)
+        from adagrow.data.download import download as fetch
 
-    return load_folders(spec, data_dir, cache_dir)  # these cannot be downloaded automatically
+        fetch(spec, data_dir, cache_dir)
+    return spec.read(spec, data_dir, cache_dir)
 
 
 def _resident_loader(

@@ -145,7 +145,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                               device=device, seed=cfg.seed, val_size=cfg.val_size,
                               train_subset=cfg.train_subset, test_subset=cfg.test_subset,
                               download=cfg.download, num_workers=cfg.num_workers,
-                              randaugment=cfg.recipe.randaugment)
+                              randaugment=cfg.recipe.randaugment, tokenizer=cfg.tokenizer)
     epochs = cfg.total_epochs
     steps_per_epoch = len(bundle.train)
     total_steps = epochs * steps_per_epoch
