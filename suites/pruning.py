@@ -24,8 +24,8 @@ def _prune(model: str, method: str, label: str, options: dict[str, Any], smoke: 
                  options=options, smoke=smoke)
 
 
-VIT_LINEAR = {"layers": "linear"}
-PARAMS = {"target": "params"}  # slimming: --ratio is the share of parameters removed, as the tables mean it  # as Wanda for image classifiers: Linear layers (the patch embedding stays dense)
+VIT_LINEAR = {"layers": "linear"}  # as Wanda for image classifiers: Linear layers (the patch embedding stays dense)
+PARAMS = {"target": "params"}  # slimming: --ratio is the share of parameters removed, as the tables mean it
 
 PRUNING: dict[str, list[Entry]] = {
     "table3-29": [
