@@ -19,7 +19,7 @@ from adagrow.errors import AdaGrowError
 from adagrow.methods import load_builtin_methods
 from baselines.prune import dsp, masks, pipeline
 from baselines.prune.magnitude import MagnitudeConfig
-from baselines.prune.slim import SlimConfig, bn_channels, slim
+from baselines.prune.slim import SlimConfig, slim
 from baselines.prune.wanda import WandaConfig, WandaPruning, activation_norms, wanda_scores
 from tests.conftest import tiny_run_config
 
@@ -34,13 +34,24 @@ def chain(in_chans: int = 1, classes: int = 10) -> nn.Module:
                          nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, classes))
 
 
+def wide(in_chans: int = 1, classes: int = 10) -> nn.Module:
+    """Two 256-filter 1×1 convolutions after a stem: groups of 128 filters, where an unscaled group lasso
+    (s(P_g) = 128²) overwhelms the task loss, as it did on ResNet-50's wide layers."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(in_chans, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+                         nn.Conv2d(32, 256, 1, bias=False), nn.BatchNorm2d(256), nn.ReLU(),
+                         nn.Conv2d(256, 256, 1, bias=False), nn.BatchNorm2d(256), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(7), nn.Flatten(), nn.Linear(256 * 49, classes))
+
+
 @pytest.fixture
 def tiny_models(monkeypatch):
-    """``--model chain`` builds the tiny chain (the real references are too slow for CPU tests)."""
+    """``--model chain`` / ``wide`` build the tiny models above (the real references are too slow for CPU tests)."""
     real = pipeline.build_dense
+    tiny = {"chain": chain, "wide": wide}
 
     def build(name, ctx, stem="auto"):
-        return chain(ctx.input_size[0], ctx.num_classes) if name == "chain" else real(name, ctx, stem)
+        return tiny[name](ctx.input_size[0], ctx.num_classes) if name in tiny else real(name, ctx, stem)
 
     monkeypatch.setattr(pipeline, "build_dense", build)
 
@@ -68,6 +79,25 @@ def test_achieved_sparsity_is_the_requested_ratio_to_one_weight(scope, ratio):
         kept = torch.cat([s[m] for s, m in zip(scores.values(), chosen.values())])
         gone = torch.cat([s[~m] for s, m in zip(scores.values(), chosen.values())])
         assert kept.min() >= gone.max()
+
+
+def test_layer_scope_follows_wandas_threshold_at_ties():
+    """locuslab/wanda ``compute_mask(W, "layer", s)``: thres = sorted scores at int(numel · s), pruned where
+    score <= thres.  Six scores, s = 0.5: sorted (0.1, 0.2, 0.3, 0.3, 0.3, 0.5), thres = 0.3 at position 3,
+    so everything but the 0.5 goes (five, where 0.5 · 6 would say three)."""
+    score = torch.tensor([[0.1, 0.3, 0.3], [0.3, 0.5, 0.2]])
+    assert masks.choose_masks({"w": score}, "layer", 0.5)["w"].tolist() == [[False, False, False], [False, True, False]]
+    distinct = torch.tensor([[0.4, 0.1, 0.6], [0.3, 0.5, 0.2]])  # 0.5 · 6 = 3: int(3) + 1 = 4 go (thres 0.4)
+    assert masks.choose_masks({"w": distinct}, "layer", 0.5)["w"].tolist() == [[False, False, True], [False, True, False]]
+
+
+def test_row_scope_follows_wandas_truncation_and_stable_order():
+    """locuslab/wanda ``compute_mask(W, "row", s)``: a stable sort of each row, its first int(columns · s)
+    pruned.  Five columns, s = 0.7: int(3.5) = 3 go (rounding would say 4); of the tied 0.2s the earlier
+    positions go first."""
+    score = torch.tensor([[0.2, 0.1, 0.2, 0.2, 0.5], [0.9, 0.8, 0.7, 0.6, 0.5]])
+    assert masks.choose_masks({"w": score}, "row", 0.7)["w"].tolist() == [[False, False, False, True, True],
+                                                                          [True, True, False, False, False]]
 
 
 def test_every_2_of_4_group_along_the_input_dimension_has_exactly_two_zeros():
@@ -184,53 +214,136 @@ def _masked_like(dense: nn.Module, pruned: nn.Module) -> nn.Module:
     return masked
 
 
-@pytest.mark.parametrize("ratio", [0.5, 0.7])
-def test_slimming_removes_the_smallest_gammas_and_the_pruned_model_equals_the_masked_original(ratio):
-    dense = _with_gammas(chain())
-    gammas = torch.cat([m.weight.detach().abs() for m in dense.modules() if isinstance(m, nn.BatchNorm2d)])
-    pruned, info = slim(_copy(dense), torch.randn(1, 1, 8, 8), ratio)
-    pruned.eval()
-    assert info["bn_channels_prunable"] == 32 and info["achieved_sparsity"] == 1 - bn_channels(pruned) / 32
-    assert abs(bn_channels(pruned) - (1 - ratio) * 32) <= 1  # to one channel
-    kept = torch.cat([m.weight.detach().abs() for m in pruned.modules() if isinstance(m, nn.BatchNorm2d)])
-    threshold = gammas.sort().values[32 - kept.numel()]  # every removed γ is below every kept one
-    assert kept.min() >= threshold and sorted(kept.tolist()) == sorted(gammas[gammas >= threshold].tolist())
+def plain(in_chans: int = 1, classes: int = 10) -> nn.Module:
+    """Three conv-BN-ReLU of 8, 12 and 16 channels (36 BN channels), no coupling: a VGG in small."""
+    torch.manual_seed(0)
+    layers, cin = [], in_chans
+    for cout in (8, 12, 16):
+        layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+        cin = cout
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, classes))
+
+
+def _kept(dense: nn.Module, pruned: nn.Module) -> dict[str, list[int]]:
+    """Per BN of ``dense``, the channels ``pruned`` still has (found by their distinct γ)."""
+    kept = dict(pruned.named_modules())
+    return {name: torch.isin(bn.weight.detach(), kept[name].weight.detach()).nonzero().flatten().tolist()
+            for name, bn in dense.named_modules() if isinstance(bn, nn.BatchNorm2d)}
+
+
+def _torch_pruning_slim(model: nn.Module, example: torch.Tensor, ratio: float, reduction: str = "max") -> nn.Module:
+    """torch-pruning's own slimming prune: global BNScalePruner ranking raw |γ| (no normaliser)."""
+    import torch_pruning as tp
+
+    head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    tp.pruner.BNScalePruner(model, example, tp.importance.BNScaleImportance(group_reduction=reduction, normalizer=None),
+                            global_pruning=True, pruning_ratio=ratio, ignored_layers=[head]).step()
+    return model
+
+
+@pytest.mark.parametrize("ratio", [0.3, 0.55, 0.7])  # 36·ratio is not a whole number
+def test_slimming_a_plain_network_removes_the_channels_torch_pruning_removes(ratio):
+    dense = _with_gammas(plain())
+    x = torch.randn(1, 1, 8, 8)
+    ours, info = slim(_copy(dense), x, ratio, target="channels")
+    theirs = _torch_pruning_slim(_copy(dense), x, ratio)
+    assert _kept(dense, ours) == _kept(dense, theirs)
+    assert info["bn_channels_before"] - info["bn_channels_after"] == int(36 * ratio) + 1  # Liu: ⌊ratio·N⌋ + 1 go
+    assert info["achieved_sparsity"] == info["bn_channel_share_removed"] and info["target"] == "channels"
+    # the pruned model computes what the dense one does with the removed channels' γ and β set to 0
     x = torch.randn(4, 1, 8, 8)
-    assert sum(p.numel() for p in pruned.parameters()) < sum(p.numel() for p in dense.parameters())
-    torch.testing.assert_close(pruned(x), _masked_like(dense, pruned)(x), rtol=1e-5, atol=1e-5)
+    ours.eval()
+    torch.testing.assert_close(ours(x), _masked_like(dense, ours)(x), rtol=1e-5, atol=1e-5)
+
+
+def test_slimming_at_a_whole_number_of_channels_removes_one_more_than_torch_pruning():
+    """36 · 0.25 = 9: network-slimming's threshold is γ at position 9 of the sorted values and only γ above it
+    stay (10 go); torch-pruning removes 36 − ⌊0.75 · 36⌋ = 9, the same ranking."""
+    dense = _with_gammas(plain())
+    x = torch.randn(1, 1, 8, 8)
+    ours, theirs = _kept(dense, slim(_copy(dense), x, 0.25, target="channels")[0]), _kept(dense, _torch_pruning_slim(_copy(dense), x, 0.25))
+    removed = {n: set(range(dense.get_submodule(n).num_features)) - set(k) for n, k in ours.items()}
+    removed_tp = {n: set(range(dense.get_submodule(n).num_features)) - set(k) for n, k in theirs.items()}
+    assert sum(map(len, removed.values())) == 10 and sum(map(len, removed_tp.values())) == 9
+    assert all(removed_tp[n] <= removed[n] for n in removed)
+
+
+def test_slimming_follows_network_slimmings_threshold_at_ties():
+    """vggprune.py: thre = sorted |γ| at int(total · percent); channels with |γ| > thre stay.  Eight γ,
+    percent 0.25: sorted (0.1, 0.2, 0.2, 0.2, 0.5, 0.6, 0.7, 0.9), thre = 0.2 at position 2, so the 0.1 and
+    all three 0.2 go (two BN channels more than 0.25 · 8 would say)."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Conv2d(4, 4, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(4 * 4, 2))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([0.2, 0.9, -0.1, 0.2]))
+        model[4].weight.copy_(torch.tensor([0.5, -0.2, 0.7, 0.6]))
+    pruned, info = slim(model, torch.randn(1, 1, 2, 2), 0.25, target="channels")
+    assert pruned[1].weight.tolist() == pytest.approx([0.9]) and pruned[4].weight.tolist() == pytest.approx([0.5, 0.7, 0.6])
+    assert info["threshold"] == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("ratio", [0.3, 0.5, 0.7])
+def test_slimming_to_a_parameter_share_removes_that_share_of_the_parameters(ratio):
+    """The thesis' "50%" (Table 3-29: 25.56M → 12.78M): a share of the parameters, one global γ threshold."""
+    dense = _with_gammas(plain())
+    total = sum(p.numel() for p in dense.parameters())
+    pruned, info = slim(_copy(dense), torch.randn(1, 1, 8, 8), ratio)
+    left = sum(p.numel() for p in pruned.parameters())
+    assert info["target"] == "params" and info["achieved_sparsity"] == pytest.approx(1 - left / total)
+    assert abs(1 - left / total - ratio) < 0.03  # a channel of the widest layer is ~2.7% of this net
+    kept = [g for bn in _kept(dense, pruned) for g in dense.get_submodule(bn).weight.detach().abs()[_kept(dense, pruned)[bn]]]
+    gone = torch.cat([m.weight.detach().abs() for m in dense.modules() if isinstance(m, nn.BatchNorm2d)])
+    gone = gone[~torch.isin(gone, torch.stack(kept))]
+    assert gone.max() < min(kept)  # one threshold
 
 
 @pytest.mark.parametrize("coupled", ["max", "mean"])
 @pytest.mark.parametrize("ratio", [0.5, 0.7])
-def test_slimming_a_residual_net_ranks_coupled_channels_by_one_threshold_and_removes_the_requested_share(ratio, coupled):
+def test_slimming_a_residual_net_applies_network_slimmings_threshold_to_coupled_channels(ratio, coupled):
     """The residual BNs hold the smallest γ (as L1 leaves a trained ResNet's): a plain global threshold
     put whole residual groups below it, torch-pruning refused to empty those layers, and far less than
-    the requested share went.  Now each coupled channel counts once per BN it lives in, each group keeps
-    its strongest channel, and the share removed is the request to within one group channel (2 BNs)."""
+    the requested share went.  Now a coupled channel is ranked by the max (mean) |γ| of its BNs and counts
+    once per BN in network-slimming's rule (threshold at position ⌊ratio · 72⌋ of the 72 BN channels'
+    values sorted, values above it stay), and each group keeps its strongest channel."""
     low = tuple(name for pair in TinyResNet.COUPLED if len(pair) == 2 for name in pair)
     dense = _with_gammas(TinyResNet(), low=low)
-    pruned, info = slim(_copy(dense), torch.randn(1, 1, 8, 8), ratio, coupled)
+    pruned, info = slim(_copy(dense), torch.randn(1, 1, 8, 8), ratio, coupled, target="channels")
     pruned.eval()
     assert info["bn_channels_prunable"] == info["bn_channels_before"] == 72
-    assert abs(info["bn_channels_before"] - info["bn_channels_after"] - ratio * 72) <= 1
-    assert info["achieved_sparsity"] == pytest.approx(ratio, abs=1 / 72)
     dense_bns, pruned_bns = dict(dense.named_modules()), dict(pruned.named_modules())
-    removed, candidates_kept = [], []
+    importance = {}
     for names in TinyResNet.COUPLED:
         gammas = torch.stack([dense_bns[n].weight.detach().abs() for n in names])
-        kept = [torch.isin(dense_bns[n].weight.detach(), pruned_bns[n].weight.detach()) for n in names]
-        assert all((k == kept[0]).all() for k in kept)  # coupled BNs keep the same channels
-        importance = gammas.amax(0) if coupled == "max" else gammas.mean(0)
-        kept, strongest = kept[0], importance.argmax()
-        assert kept[strongest]  # every group keeps its strongest channel
-        removed.append(importance[~kept])
-        kept[strongest] = False
-        candidates_kept.append(importance[kept])  # the others compete for the threshold
-    removed, candidates_kept = torch.cat(removed), torch.cat(candidates_kept)
-    assert removed.numel() and candidates_kept.numel()
-    assert removed.max() <= candidates_kept.min()  # one threshold over the groups' mean |γ|
+        importance[names] = gammas.amax(0) if coupled == "max" else gammas.mean(0)
+    threshold = torch.cat([v.repeat(len(k)) for k, v in importance.items()]).sort().values[int(72 * ratio)]
+    for names, imp in importance.items():
+        expected = (imp > threshold) | (torch.arange(len(imp)) == imp.argmax())  # strongest always stays
+        for n in names:  # coupled BNs keep the same channels
+            assert torch.isin(dense_bns[n].weight.detach(), pruned_bns[n].weight.detach()).tolist() == expected.tolist()
+    assert 0 < info["bn_channels_after"] < 72
     x = torch.randn(4, 1, 8, 8)
     torch.testing.assert_close(pruned(x), _masked_like(dense, pruned)(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("ratio", [0.3, 0.5])
+def test_slimming_a_residual_net_removes_more_bn_channels_than_torch_pruning_on_the_same_ranking(ratio):
+    """The documented difference: torch-pruning's global BNScalePruner counts a coupled channel once (48
+    group channels here: 8 + 8 + 16 + 16), network slimming once per BN it lives in (72 BN channels), so at the same ratio torch-pruning removes 48 − ⌊(1 − ratio)·48⌋ group channels and we
+    remove more; both rank by the max |γ|, so its removed channels are among ours."""
+    dense = _with_gammas(TinyResNet())
+    x = torch.randn(1, 1, 8, 8)
+    ours = _kept(dense, slim(_copy(dense), x, ratio, target="channels")[0])
+    theirs = _kept(dense, _torch_pruning_slim(_copy(dense), x, ratio))
+    group_channels_gone = {"ours": 0, "theirs": 0}
+    for names in TinyResNet.COUPLED:
+        width = dense.get_submodule(names[0]).num_features
+        gone, gone_tp = set(range(width)) - set(ours[names[0]]), set(range(width)) - set(theirs[names[0]])
+        assert gone_tp <= gone
+        group_channels_gone["ours"] += len(gone)
+        group_channels_gone["theirs"] += len(gone_tp)
+    assert group_channels_gone["theirs"] == 48 - int((1 - ratio) * 48)
+    assert group_channels_gone["ours"] > group_channels_gone["theirs"]
 
 
 def test_slimming_keeps_a_residual_channel_unless_every_bn_it_lives_in_let_it_fade():
@@ -240,20 +353,23 @@ def test_slimming_keeps_a_residual_channel_unless_every_bn_it_lives_in_let_it_fa
     widths = {}
     for coupled in ("max", "mean"):
         dense = _with_gammas(TinyResNet(), low=("a2.1", "b2.1"))  # the blocks' last BNs only
-        pruned, _ = slim(_copy(dense), torch.randn(1, 1, 8, 8), 0.3, coupled)
+        pruned, _ = slim(_copy(dense), torch.randn(1, 1, 8, 8), 0.3, coupled, target="channels")
         widths[coupled] = dict(pruned.named_modules())["stem.1"].num_features
     assert widths["max"] > widths["mean"]
 
 
-def test_slimming_timm_resnet18_as_built_removes_half_its_bn_channels():
-    """timm starts each block's last BN at γ = 0, the case of the MNIST smoke record (10% removed for 50%)."""
+def test_slimming_timm_resnet18_as_built_removes_half_its_parameters():
+    """The thesis' meaning of 50% (a parameter share) on timm's ResNet-18 as built: every γ is 1 but the
+    blocks' last BNs (0), ties everywhere; the threshold's position still lands on half the parameters,
+    and the count the threshold was chosen by is what pruning removed."""
     import timm
 
     torch.manual_seed(0)
     model = timm.create_model("resnet18", num_classes=10, in_chans=1)
+    total = sum(p.numel() for p in model.parameters())
     pruned, info = slim(model, torch.randn(1, 1, 28, 28), 0.5)
-    assert info["bn_channels_prunable"] == info["bn_channels_before"] == 4800
-    assert abs(info["bn_channels_after"] - 2400) <= 1  # residual groups hold 3 BNs: the nearest count
+    assert abs(1 - sum(p.numel() for p in pruned.parameters()) / total - 0.5) < 0.005
+    assert info["params_removed_predicted_share"] == info["params_removed_share"] == info["achieved_sparsity"]
     assert pruned(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
@@ -304,8 +420,9 @@ def test_a_pipeline_records_phases_sparsity_and_accuracy_before_and_after_fine_t
     assert {"params", "macs", "latency_ms"} <= set(p["dense"])
     [event] = rec["growth_events"]
     assert event["kind"] == "prune" and event["epoch"] == 2
-    if key == "slim":
-        assert p["physical"] and abs(p["achieved_sparsity"] - 0.5) <= 1 / 32
+    if key == "slim":  # half the parameters, to within about one channel of the chain's widest layer
+        assert p["physical"] and p["target"] == "params" and abs(p["achieved_sparsity"] - 0.5) <= 0.04
+        assert p["achieved_sparsity"] == pytest.approx(1 - p["after_prune"]["params"] / p["dense"]["params"])
         assert rec["params"] == p["after_prune"]["params"] < p["dense"]["params"]
         assert rec["macs"] < p["dense"]["macs"]
     else:
@@ -386,6 +503,37 @@ def test_dsp_removes_the_requested_share_of_weights_and_the_weakest_channels_of_
         energy = w[f].pow(2).sum((0, 2, 3))
         kept = mk[f][0, :, 0, 0].bool()
         assert energy[kept].min() >= energy[~kept].max()
+
+
+def test_dsp_regulariser_step_is_the_reference_one():
+    """irishev/DSP ``calc_penalty_no_grad`` at a hard assignment: ∂R/∂W[f, c] = n_g² · W[f, c] / ‖W_g[:, c]‖,
+    worked by hand on two 1×1 filters (3 and 4) of one input channel."""
+    w = torch.tensor([3.0, 4.0]).view(2, 1, 1, 1)
+    together = dsp.penalty_grad(w, torch.tensor([0, 0]), 2).flatten()  # n = 2, ‖(3, 4)‖ = 5: 4·(3, 4)/5
+    torch.testing.assert_close(together, torch.tensor([2.4, 3.2]), rtol=1e-6, atol=0)
+    apart = dsp.penalty_grad(w, torch.tensor([0, 1]), 2).flatten()  # n = 1 each: W / |W|
+    torch.testing.assert_close(apart, torch.tensor([1.0, 1.0]), rtol=1e-6, atol=0)
+    # The reference's layer scale √(in / 16·32·32) · k · (G / C_out)^1.5: a 3×3 conv of 16 → 16 channels
+    # on a 32×32 input (in = 16·32·32) with G = 2 gets 3 · (1/8)^1.5; on a 16×16 input half of that.
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1))
+    for side, expected in ((32, 3 / 8 ** 1.5), (16, 1.5 / 8 ** 1.5)):
+        scales = dsp.layer_scales(model, dsp.grouped_layers(model), torch.randn(1, 3, side, side), 2)
+        assert scales == {"1": pytest.approx(expected, rel=1e-6)}
+
+
+def test_dsp_group_learning_keeps_a_trained_model_and_learns_groups(tiny_mnist, tmp_path, tiny_models):
+    """Four epochs train the wide model, three learn groups (λ = 2e-3, the reference's ResNet-20 value),
+    one fine-tunes.  The reference's GroupWrapper keeps a trained CIFAR ResNet-20's accuracy through group
+    learning; ours did not (λ·R in the loss, unscaled: 90% → 50% here, 9-21% on ResNet-20)."""
+    cfg = _cfg(tiny_mnist, tmp_path, "dsp", dsp.DSPConfig(finetune_epochs=1, group_epochs=3, lam=2e-3), model="wide",
+               epochs=8)
+    rec = run(cfg)
+    acc = [h["val_acc"] for h in rec["history"]]
+    trained, grouped = acc[3], acc[6]  # the last pretraining epoch, the last group-learning epoch
+    assert trained >= 85 and grouped >= trained - 5
+    p = rec["pruning"]
+    assert p["groups_used_min"] == 2  # every layer uses both groups
+    assert p["group_logit_std"] > 1e-3  # the logits left their zeros
 
 
 def test_dsp_learns_groups_then_prunes_and_resumes_in_every_phase(tiny_mnist, tmp_path, tiny_models):

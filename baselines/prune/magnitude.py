@@ -1,8 +1,9 @@
 """Parameter-magnitude pruning: mask the weights of smallest |W| (global, per layer, per row, or N:M).
 
-Global ranking is what ``torch.nn.utils.prune.global_unstructured`` with ``L1Unstructured`` does; per
-layer and per row follow Wanda's ``prune_magnitude`` and its row comparison group; N:M (2:4) keeps the
-N largest of every M consecutive input weights.  The classifier stays dense.
+Global ranking is what ``torch.nn.utils.prune.global_unstructured`` with ``L1Unstructured`` does
+(``round(ratio · n)`` weights); per layer and per row follow Wanda's ``prune_magnitude`` / ``compute_mask``
+to their conventions at ties (``masks.layer_mask``, ``masks.row_mask``); N:M (2:4) keeps the N largest of
+every M consecutive input weights.  The classifier stays dense.
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ def kth_threshold(values: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def lowest_mask(score: torch.Tensor, ratio: float) -> torch.Tensor:
-    """Keep all but the ``round(ratio * n)`` lowest entries of ``score`` (ties broken by position)."""
+    """Keep all but the ``round(ratio * n)`` lowest entries of ``score`` (ties broken by position): the
+    count ``torch.nn.utils.prune`` takes (``_compute_nparams_toprune``) for a global ranking."""
     n = score.numel()
     k = round(ratio * n)
     mask = torch.ones(n, dtype=torch.bool, device=score.device)
@@ -70,10 +71,19 @@ def global_masks(scores: dict[str, torch.Tensor], ratio: float) -> dict[str, tor
     return out
 
 
+def layer_mask(score: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Wanda's per-layer rule (``compute_mask(..., "layer")``, ``prune_magnitude``): the threshold is the
+    value at position ``int(n * ratio)`` of the sorted scores and every score at most it goes, so
+    ``int(n * ratio) + 1`` entries go when the scores are distinct, and ties at the threshold go together."""
+    threshold = score.flatten().sort().values[int(score.numel() * ratio)]
+    return score > threshold
+
+
 def row_mask(score: torch.Tensor, ratio: float) -> torch.Tensor:
-    """Each output row (first dimension) loses the same share: its ``round(ratio * row size)`` lowest."""
+    """Each output row (first dimension) loses the same share, Wanda's per-row rule: the first
+    ``int(row size * ratio)`` of the row stably sorted (ties: the earlier position goes)."""
     rows = score.reshape(score.shape[0], -1)
-    k = round(ratio * rows.shape[1])
+    k = int(rows.shape[1] * ratio)
     mask = torch.ones_like(rows, dtype=torch.bool)
     if k:
         mask.scatter_(1, rows.argsort(dim=1, stable=True)[:, :k], False)
@@ -111,7 +121,7 @@ def choose_masks(scores: dict[str, torch.Tensor], scope: str, ratio: float) -> d
         return global_masks(scores, ratio)
     if scope == "row":
         return {name: row_mask(s, ratio) for name, s in scores.items()}
-    return {name: lowest_mask(s, ratio) for name, s in scores.items()}
+    return {name: layer_mask(s, ratio) for name, s in scores.items()}
 
 
 def requested_sparsity(scope: str, ratio: float) -> float:
