@@ -363,13 +363,17 @@ class RunConfig:
 # numerics produced it.  History: 1 = every record before this field existed (no "numerics" key);
 # 2 = the version introduced with it (2026-12).
 NUMERICS_VERSION = 2
+# Run settings added after records of the current numerics exist enter the identity only when set away from
+# their neutral value, so those records keep their names and stay done (a run that sets one is another run).
+# A change of arithmetic bumps NUMERICS_VERSION instead.
+LATE_FIELDS: dict[str, Any] = {"tokenizer": None}
 
 
 def identity_of(config: dict[str, Any]) -> dict[str, Any]:
     """The identity part of a config dict (``RunConfig.to_dict()``, e.g. one saved in a checkpoint),
     normalised to JSON values so that a saved and a live config compare equal.  A config saved before
     the numerics version existed is version 1."""
-    out = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
+    out = {k: v for k, v in config.items() if k not in NOT_IDENTITY and not (k in LATE_FIELDS and v == LATE_FIELDS[k])}
     out["numerics"] = config.get("numerics", 1)
     return json.loads(json.dumps(out, default=str))
 

@@ -47,3 +47,16 @@ def test_the_version_changes_the_run_name():
     from adagrow.config import identity_hash
 
     assert identity_hash(identity_of(old)) not in cfg.run_name
+
+
+def test_a_late_field_at_its_neutral_value_does_not_rename_runs():
+    from adagrow.config import LATE_FIELDS
+
+    cfg = _cfg()
+    saved = cfg.resolved().to_dict()
+    for name in LATE_FIELDS:
+        saved.pop(name)  # as a record written before the field existed
+    assert identity_of(saved) == cfg.identity()
+    import dataclasses
+
+    assert dataclasses.replace(cfg, tokenizer="bert-base-uncased").run_name != cfg.run_name
