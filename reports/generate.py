@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from adagrow.errors import AdaGrowError
-from adagrow.records.store import atomic_write_text, read_records
+from adagrow.records.store import atomic_write_text, check_writable, read_records
 from reports import match, plots, render
 from reports.thesis_reference import CNN_DATASETS, COLUMN_TITLES, DATASET_NAMES, TABLES, ThesisRow, ThesisTable
 
@@ -231,8 +231,8 @@ def _safe(name: str) -> str:
 # ------------------------------------------------------------------------------------------------ CLI
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="adagrow report", description="thesis tables with our numbers beside them")
-    p.add_argument("--results", default="results", type=Path, help="a JSONL file or a folder of them")
-    p.add_argument("--out", default="reports", type=Path, help="where tables and plots are written")
+    p.add_argument("--results", default="results", help="a JSONL file or a folder of them")
+    p.add_argument("--out", default="reports", help="where tables and plots are written")
     p.add_argument("--tables", help="comma-separated table ids, e.g. 3-19,3-22 (default: all)")
     p.add_argument("--format", default="md,tex", help="comma-separated: md, tex")
     p.add_argument("--no-plots", action="store_true", help="tables only")
@@ -256,8 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     if not formats or any(f not in FORMATS for f in formats):
         raise AdaGrowError(f"--format takes a comma-separated list of {', '.join(FORMATS)}; got {args.format!r}")
+    for option, value in (("--results", args.results), ("--out", args.out)):
+        if not value.strip():  # Path("") is the current folder: every *.jsonl under it would be read
+            raise AdaGrowError(f"{option} is empty; give a folder or file (default: {option.strip('-')})")
+    args.results, args.out = Path(args.results), Path(args.out)
     if not args.results.exists():
         raise AdaGrowError(f"no results at {args.results}: run a suite first, or point --results at its records")
+    check_writable(args.out, "--out", directory=True)
     tables = select_tables(args.tables)
     records = read_records(args.results)
     written = []

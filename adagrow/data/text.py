@@ -200,7 +200,7 @@ def _encoded(raw: RawText, folder: Path, vocab_size: int, max_len: int) -> tuple
     tokenizer, tok_hash = load_or_train(folder / f"wordpiece-v{vocab_size}.json", lambda: raw.train_texts, vocab_size)
     path = folder / f"encoded-{tok_hash[:16]}-L{max_len}.pt"
     if path.exists():
-        return torch.load(path), tok_hash
+        return torch.load(path, weights_only=True), tok_hash  # tensors only: never unpickle code
     tensors = {
         "train_ids": encode(tokenizer, raw.train_texts, max_len),
         "train_labels": torch.tensor(raw.train_labels, dtype=torch.int64),
