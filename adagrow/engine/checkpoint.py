@@ -8,8 +8,8 @@ first, without running anything (``torch.serialization.get_unsafe_globals_in_che
 only when it is data (numpy arrays and dtypes of RNG states, ``random.Random``, torch's version string)
 or a *class* of a model: an ``nn.Module`` (or a dataclass, enum or transformers config it holds) from
 torch, torchvision, timm, transformers, torch-pruning or this repository.  A class is only built from
-its saved attributes; no function of those packages (``torch.load``, ``subprocess.run`` re-exported...)
-is ever allowed.  A file naming anything else is refused in one line before it is unpickled.
+its saved attributes; of functions, only the tensor math of ``torch.nn.functional`` / ``torch._C._nn``
+(an activation a model holds), never any other function of those packages (``torch.load``...).  A file naming anything else is refused in one line before it is unpickled.
 """
 
 from __future__ import annotations
@@ -68,6 +68,9 @@ TRUSTED_PACKAGES = ("torch", "torchvision", "timm", "transformers", "torch_pruni
 DATA_GLOBALS = frozenset({"numpy._core.multiarray._reconstruct", "numpy.core.multiarray._reconstruct", "numpy.ndarray",
                           "numpy.dtype", "random.Random", "torch.torch_version.TorchVersion"})
 _NUMPY_DTYPE = re.compile(r"numpy\.dtypes\.\w+DType")
+# Activation functions a model may hold as an attribute (transformers' GELUActivation holds gelu): tensor
+# math only; these two namespaces have no file, process or import function.
+TENSOR_FUNCTION_MODULES = ("torch._C._nn", "torch.nn.functional")
 
 
 def load_checkpoint(path: Path, *, what: str = "checkpoint", fix: str = "delete it to start the run afresh",
@@ -120,8 +123,8 @@ def _allowed_global(name: str) -> Any:
         return None
     if name in DATA_GLOBALS or _NUMPY_DTYPE.fullmatch(name):
         return obj
-    if not isinstance(obj, type):  # a function of a trusted package can still do anything
-        return None
+    if not isinstance(obj, type):  # a function of a trusted package can still do anything (torch.load)...
+        return obj if module in TENSOR_FUNCTION_MODULES and callable(obj) else None  # ...but not these
     if issubclass(obj, (torch.nn.Module, enum.Enum)) or dataclasses.is_dataclass(obj):
         return obj
     # a transformers model holds its configuration object
