@@ -357,8 +357,8 @@ def test_sigterm_ends_a_run_like_ctrl_c_and_keeps_the_checkpoint(tiny_mnist, tmp
 def test_an_interrupt_during_a_checkpoint_save_leaves_the_old_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
     save_checkpoint(tmp_path / "last.pt", {"epoch": 1})
 
-    def killed_save(payload, path):
-        runner.Path(path).write_bytes(b"half a checkpoint")
+    def killed_save(payload, f):  # save_checkpoint hands torch.save its open temporary file
+        f.write(b"half a checkpoint")
         raise runner.Terminated
 
     monkeypatch.setattr(torch, "save", killed_save)
