@@ -88,6 +88,7 @@ def test_a_torn_checkpoint_write_is_said_and_removed(tiny_mnist, tmp_path):
     assert any("checkpoint write was interrupted (.last.pt.4242.tmp, 0 bytes, removed)" in s
                and "starts from the first epoch" in s for s in lines), lines
     assert not torn.exists()
+    assert any(s.startswith("--resume: ") and "has no checkpoint to continue from" in s for s in lines)
 
 
 # ---- item 14 --------------------------------------------------------------------------------------------

@@ -160,3 +160,16 @@ def test_grown_and_fused_models_load_weights_only(family, arch, tmp_path):
     _deploy_roundtrip(model, tmp_path)
     if family != "vit":
         _deploy_roundtrip(fuse(model), tmp_path)
+
+
+def test_a_resume_checkpoint_with_every_rng_state_loads(tmp_path):
+    """numpy's RNG state holds an array of a dtype built as its own class (numpy.dtypes.UInt32DType)."""
+    import numpy as np
+
+    from adagrow.engine.checkpoint import rng_state, save_checkpoint, set_rng_state
+
+    state = rng_state()
+    save_checkpoint(tmp_path / "last.pt", {"rng": state, "mean": np.float64(0.5), "mask": np.array([True])})
+    loaded = load_checkpoint(tmp_path / "last.pt")
+    set_rng_state(loaded["rng"])
+    assert np.random.get_state()[1].tolist() == state["numpy"][1].tolist() and loaded["mean"] == 0.5

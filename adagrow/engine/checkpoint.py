@@ -66,6 +66,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 TRUSTED_PACKAGES = ("torch", "torchvision", "timm", "transformers", "torch_pruning", "adagrow", "baselines")
 # Data types outside those classes: RNG states (numpy arrays, random.Random) and torch's version string.
 DATA_GLOBALS = frozenset({"numpy._core.multiarray._reconstruct", "numpy.core.multiarray._reconstruct", "numpy.ndarray",
+                          "numpy._core.multiarray.scalar", "numpy.core.multiarray.scalar",
                           "numpy.dtype", "random.Random", "torch.torch_version.TorchVersion"})
 _NUMPY_DTYPE = re.compile(r"numpy\.dtypes\.\w+DType")
 # Activation functions a model may hold as an attribute (transformers' GELUActivation holds gelu): tensor
@@ -95,6 +96,8 @@ def load_checkpoint(path: Path, *, what: str = "checkpoint", fix: str = "delete 
             raise AdaGrowError(f"{what} {path} was not loaded: it refers to {name}, which no checkpoint of this harness "
                                "holds (only tensors, numbers and model classes are loaded; a file from elsewhere?)")
         allowed.append(obj)
+        if name == "numpy.dtype":  # a dtype is built as an instance of its own class (numpy.dtypes.UInt32DType)
+            allowed += _numpy_dtype_classes()
     try:
         with torch.serialization.safe_globals(allowed):
             payload = torch.load(path, map_location=map_location, weights_only=True)
@@ -105,8 +108,17 @@ def load_checkpoint(path: Path, *, what: str = "checkpoint", fix: str = "delete 
     return payload
 
 
+def _numpy_dtype_classes() -> list[type]:
+    import numpy as np
+
+    return [c for c in vars(np.dtypes).values() if isinstance(c, type) and issubclass(c, np.dtype)]
+
+
 def _unreadable(what: str, path: Path, exc: Exception, fix: str) -> str:
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    # torch's weights-only refusal is a paragraph; its one telling line names what could not be built
+    telling = [line for line in lines if line.startswith(("WeightsUnpickler error", "Can only build", "Unsupported"))]
+    detail = (telling[-1] if telling else lines[0] if lines else "")[:300]
     return f"{what} {path} is corrupt or unreadable ({type(exc).__name__}{': ' + detail if detail else ''})" + (
         f"; {fix}" if fix else "")
 
