@@ -117,7 +117,7 @@ def test_record_is_complete(tiny_mnist, tmp_path):
 def test_a_finished_run_keeps_its_deploy_model_and_record_not_its_checkpoint(tiny_mnist, tmp_path):
     rec = run(_cfg(tiny_mnist, tmp_path, epochs=1))
     run_dir = runner.Path(rec["run_dir"])
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "deploy.pt", "record.json"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "deploy.pt", "job.lock", "record.json"]  # job.lock: the one-process lock
     assert json.loads((run_dir / "record.json").read_text())["test_acc"] == rec["test_acc"]
     kept = run(_cfg(tiny_mnist, tmp_path, epochs=1, keep_checkpoint=True))
     assert kept["run_name"] == rec["run_name"]  # keeping the checkpoint is not another run...

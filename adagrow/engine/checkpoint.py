@@ -9,7 +9,8 @@ only when it is data (numpy arrays and dtypes of RNG states, ``random.Random``, 
 or a *class* of a model: an ``nn.Module`` (or a dataclass, enum or transformers config it holds) from
 torch, torchvision, timm, transformers, torch-pruning or this repository.  A class is only built from
 its saved attributes; of functions, only the tensor math of ``torch.nn.functional`` / ``torch._C._nn``
-(an activation a model holds), never any other function of those packages (``torch.load``...).  A file naming anything else is refused in one line before it is unpickled.
+(an activation a model holds), never any other function of those packages (``torch.load``...).
+A file naming anything else is refused in one line before it is unpickled.
 """
 
 from __future__ import annotations

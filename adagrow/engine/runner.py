@@ -331,14 +331,14 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                                    "num_classes": bundle.num_classes, "data_meta": dict(bundle.meta), "record": record},
                      log, "the record is saved without it"):
         record["deploy_model"] = None
-    record["saved_to"] = _save_record(record, run_dir, results_path, log)
+    saved_to = _save_record(record, run_dir, results_path, log)
     if not cfg.keep_checkpoint:
         try:
             ckpt_path.unlink(missing_ok=True)  # finished: running it again returns its record, never resumes
         except OSError as exc:
             log(f"warning: could not delete {ckpt_path} ({exc.strerror or exc})")
     wandb.finish({k: v for k, v in record.items() if k in ("test_acc", "val_acc", "params", "macs", "arch")})
-    log(summary_line(record))
+    log(summary_line(record, saved_to))
     return record
 
 
@@ -542,7 +542,9 @@ def _example_input(bundle, device, batch: int = 1) -> torch.Tensor:
     return torch.randn(batch, *bundle.input_size, device=device)
 
 
-def summary_line(r: dict[str, Any]) -> str:
+def summary_line(r: dict[str, Any], saved_to: list[str] | None = None) -> str:
+    """The run's closing lines; ``saved_to``: where the record was written (the summary never claims a file
+    the record did not reach)."""
     lat = next(iter(r["latency_ms"].values()))["median_ms"] if r.get("latency_ms") else float("nan")
     arch = f" arch {r['arch']}" if r.get("arch") else ""
     secs = sum(r["gpu_seconds"].values())
@@ -550,4 +552,4 @@ def summary_line(r: dict[str, Any]) -> str:
             f"   test {r['test_acc']:.2f}%  (val {r['val_acc']:.2f}%)   params {r['params'] / 1e6:.3f}M   "
             f"MACs {r['macs'] / 1e6:.2f}M   latency {lat:.2f} ms (median, batch 1)\n"
             f"   {r['time_unit']} {secs:.1f}   wall {r['wall_seconds']:.1f}s   record -> "
-            f"{', '.join(r['saved_to']) if r.get('saved_to') else r['suite'] + '.jsonl'}")
+            f"{', '.join(saved_to) if saved_to else r['suite'] + '.jsonl'}")
