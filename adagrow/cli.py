@@ -21,6 +21,13 @@ from adagrow.cli_options import add_dataclass_options, add_run_options, dataclas
 from adagrow.errors import AdaGrowError
 
 
+def _refuse_bad_numbers(*, at_least_1: dict[str, float | None]) -> None:
+    """One line naming every option below 1 (None: not given), before any work."""
+    problems = [f"{name} must be at least 1 (got {v})" for name, v in at_least_1.items() if v is not None and v < 1]
+    if problems:
+        raise AdaGrowError("; ".join(problems))
+
+
 # ---- the sub-commands -------------------------------------------------------------------------
 def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # noqa: F821
     from adagrow.config import RunConfig, resolve_recipe
@@ -111,6 +118,11 @@ def cmd_bench(argv: list[str]) -> int:
     p.add_argument("--output", metavar="FILE", help="also append the figures, as one JSON record, to this JSONL file")
     p.add_argument("--train", action="store_true", help="training throughput instead (adagrow bench --train --help)")
     args = p.parse_args(argv)
+    _refuse_bad_numbers(at_least_1={"--batch": args.batch, "--threads": args.threads, "--repeats": args.repeats})
+    if args.output is not None:
+        from adagrow.records.store import check_writable
+
+        check_writable(Path(args.output), "--output")
     spec = DATASETS.get(args.dataset)
     if spec.kind != "vision":
         raise AdaGrowError("adagrow bench measures image models; text models are measured by `adagrow train`")
@@ -210,10 +222,16 @@ def cmd_quantize(argv: list[str]) -> int:
     from adagrow.engine.runner import resolve_device
     from adagrow.quant import quant_table
     from adagrow.records.env import device_name, git_commit, versions
-    from adagrow.records.store import append_record, atomic_write_text
+    from adagrow.records.store import append_record, atomic_write_text, check_writable
 
+    _refuse_bad_numbers(at_least_1={"--calib-size": args.calib_size})
+    if not 0 <= args.seed < 2**32:
+        raise AdaGrowError(f"--seed must be in [0, 2**32) (got {args.seed})")
     if not args.checkpoint.exists():
         raise AdaGrowError(f"no checkpoint at {args.checkpoint}")
+    check_writable(Path(args.output), "--output")
+    if args.table:
+        check_writable(Path(args.output).with_suffix(".md"), "--output (its table)")
     device = resolve_device(args.device)
     precisions, methods = (args.precision,), (args.method,)
     if args.table:
@@ -338,11 +356,25 @@ def main(argv: list[str] | None = None) -> int:
     except AdaGrowError as exc:
         print(f"adagrow: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        again = ("run the same command again: finished entries are skipped and this one continues from its "
-                 "checkpoint") if argv[0] == "suite" else "re-run with --resume"
-        print(f"adagrow: interrupted; the last checkpoint is kept ({again})", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"adagrow: {interrupted_message(argv[0], exc)}", file=sys.stderr)
         return 130
+
+
+def interrupted_message(command: str, exc: KeyboardInterrupt) -> str:
+    """What an interrupt (Ctrl-C, SIGTERM) leaves: the runner sets ``exc.checkpoint`` to the checkpoint
+    (None before the first one); a checkpoint is only promised where one exists."""
+    ckpt = getattr(exc, "checkpoint", "unknown")
+    if command == "suite":
+        then = ("this one continues from its checkpoint" if ckpt is not None and ckpt != "unknown"
+                else "this one starts again (it had no checkpoint yet)" if ckpt is None
+                else "this one continues from its last checkpoint, if it wrote one")
+        return f"interrupted; run the same command again: finished entries are skipped and {then}"
+    if ckpt is None:
+        return "interrupted before the first checkpoint: there is nothing to resume; run the command again to start afresh"
+    if ckpt == "unknown":
+        return "interrupted; re-run with --resume to continue from the last checkpoint, if one was written"
+    return f"interrupted; the last checkpoint is kept ({ckpt}): re-run with --resume to continue"
 
 
 if __name__ == "__main__":  # pragma: no cover

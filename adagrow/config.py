@@ -313,9 +313,43 @@ class RunConfig:
             (_NAME.fullmatch(self.suite), f"suite {self.suite!r} is not a usable file name ({_NAME_CHARS})"),
             (self.tag is None or _NAME.fullmatch(self.tag), f"tag {self.tag!r} is not a usable file name ({_NAME_CHARS})"),
         ]
+        checks += [
+            (str(self.output_dir).strip() != "", "output_dir is empty (give a directory, e.g. --output runs)"),
+            (not (isinstance(r.min_lr, (int, float)) and isinstance(r.lr, (int, float)) and r.min_lr > r.lr),
+             f"min_lr ({r.min_lr}) is above lr ({r.lr}): the learning rate would rise over the run"),
+        ]
         problems += [message for ok, message in checks if not ok]
+        grows = dataclasses.is_dataclass(self.method_config) and "family" in {
+            f.name for f in dataclasses.fields(self.method_config)}
+        problems += model_problems(self.dataset, self.method, self.model, family_only=grows)
+        if not problems:  # sizes compare numbers already known to be valid
+            problems += self._size_problems()
         if problems:
             raise AdaGrowError("invalid run configuration: " + "; ".join(problems))
+
+    def _size_problems(self) -> list[str]:
+        """Subsets and a batch the dataset cannot fill are refused rather than silently capped."""
+        from adagrow.data.registry import DATASETS
+
+        spec = DATASETS.get(self.dataset)
+        if spec.kind == "text":  # text: the validation examples come out of the subset (data/text.py)
+            train = spec.train_size
+            train_note = f"{spec.train_size:,} training examples"
+        else:  # vision: the validation split is held out first (data/vision.py)
+            n_val = int(self.val_size) if self.val_size > 1 else round(self.val_size * spec.train_size)
+            train = spec.train_size - n_val
+            train_note = f"{train:,} training examples after the {n_val:,} held out for validation"
+        problems = []
+        if self.train_subset is not None and self.train_subset > train:
+            problems.append(f"train_subset {self.train_subset:,} is more than {self.dataset} has ({train_note})")
+        if self.test_subset is not None and self.test_subset > spec.test_size:
+            problems.append(f"test_subset {self.test_subset:,} is more than {self.dataset} has "
+                            f"({spec.test_size:,} test examples)")
+        used = min(train, self.train_subset or train)
+        if self.recipe.batch_size > used:
+            problems.append(f"batch_size {self.recipe.batch_size:,} is more than the {used:,} training examples used")
+        return problems
+
 
     def with_profile(self) -> RunConfig:
         """Apply the named profile's overrides where the user did not set them explicitly."""
@@ -387,3 +421,37 @@ def _below(low: float, *, strict: bool = False, **values: float | None) -> list[
     """A message for each value (None: not set) that is not a finite number >= ``low`` (> if strict)."""
     return [f"{name} must be {'above' if strict else 'at least'} {low} (got {v})" for name, v in values.items()
             if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and (v > low if strict else v >= low))]
+
+
+def model_problems(dataset: str, method: str, model: str | None, *, family_only: bool = False) -> list[str]:
+    """An unknown model, or one of the other modality (an image model on text), refused before any data
+    loads.  Names: a fixed reference model (resnet18, bert_small...), a growable family (resnet, vit...;
+    the only names of a method whose options have a ``family``), or a grown architecture ``family:arch``
+    (pruning baselines)."""
+    from adagrow.data.registry import DATASETS
+    from adagrow.engine.fixed import FIXED_MODELS
+    from adagrow.models.cnn import FAMILIES as CNN_FAMILIES
+    from adagrow.models.transformer import FAMILIES as TRANSFORMER_FAMILIES
+
+    if dataset not in DATASETS:
+        return []  # said by DATASETS.get wherever the dataset is used
+    if model is None:
+        return [f"--method {method} needs --model, one of: {', '.join(FIXED_MODELS)}"] if method == "fixed" else []
+    families = (*CNN_FAMILIES, *TRANSFORMER_FAMILIES)
+    base = model.split(":", 1)[0]
+    if family_only:
+        known, names = model in families, families
+    elif method == "fixed":
+        known, names = model in FIXED_MODELS, FIXED_MODELS
+    else:  # another method may build models of its own names (tests register some): it says so itself
+        known, names = True, ()
+        if not (model in FIXED_MODELS or base in families):
+            return []
+    if not known:
+        return [f"unknown model {model!r} for --method {method}; known: {', '.join(names)}"
+                ]
+    modality = "text" if base.startswith("bert") else "vision"
+    kind = DATASETS.get(dataset).kind
+    if modality != kind:
+        return [f"--model {model} is a {modality} model and {dataset} is a {kind} dataset"]
+    return []

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from adagrow.errors import AdaGrowError
 from adagrow.plugins import Command
-from adagrow.records.store import atomic_write_text, read_records
+from adagrow.records.store import atomic_write_text, check_writable, read_records
 from reports import RESULTS_DIR, TABLES_DIR, match, plots, render
 from reports.formatting import MISSING, format_metric
 from reports.thesis_reference import CNN_DATASETS, COLUMN_TITLES, DATASET_NAMES, TABLES, ThesisRow, ThesisTable
@@ -245,20 +245,25 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         description="the thesis' tables with our numbers beside them, and figures.  By default it reads the "
         f"committed records ({RESULTS_DIR}/) and rewrites the committed tables ({TABLES_DIR}/).  To see your own "
         "runs (adagrow train / suite write them to runs/): adagrow report --results runs  (written to runs/report/)")
-    p.add_argument("--results", default=RESULTS_DIR, type=Path, metavar="PATH",
+    p.add_argument("--results", default=RESULTS_DIR, metavar="PATH",
                    help=f"a JSONL file of records, or a folder of them (default: {RESULTS_DIR}, the committed records; "
                    "your own runs are in runs)")
-    p.add_argument("--out", type=Path, metavar="DIR",
+    p.add_argument("--out", metavar="DIR",
                    help=f"where tables and plots are written (default: {TABLES_DIR} for --results {RESULTS_DIR}, "
                    "else <results>/report)")
     p.add_argument("--tables", help="comma-separated table ids, e.g. 3-19,3-22 (default: all)")
     p.add_argument("--format", default="md,tex", help="comma-separated: md, tex (default: md,tex)")
     p.add_argument("--no-plots", action="store_true", help="tables only")
     args = p.parse_args(argv)
+    for option, value in (("--results", args.results), ("--out", args.out)):
+        if value is not None and not value.strip():  # Path("") is the current folder: every *.jsonl under it
+            raise AdaGrowError(f"{option} is empty; give a folder or file (or leave the option out for its default)")
+    args.results = Path(args.results)
     if args.out is None:
         committed = args.results == Path(RESULTS_DIR)
         folder = args.results if args.results.suffix != ".jsonl" else args.results.parent
         args.out = Path(TABLES_DIR) if committed else folder / "report"
+    args.out = Path(args.out)
     return args
 
 
@@ -282,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.results.exists():
         raise AdaGrowError(f"no results at {args.results}: run a suite first (adagrow suite mnist --profile smoke "
                            "writes runs/mnist.jsonl), or point --results at its records (--results runs)")
+    check_writable(args.out, "--out", directory=True)
     tables = select_tables(args.tables)
     records = read_records(args.results)
     print(f"reading {len(records)} records from {args.results}; writing to {args.out}", flush=True)

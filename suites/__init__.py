@@ -52,7 +52,8 @@ def run_config_for(entry: Entry, args: argparse.Namespace, suite: str):
                             min_lr=args.min_lr, method_config=mcfg)
     return RunConfig(
         dataset=entry.dataset, method=entry.method, model=entry.model, tag=entry.name, recipe=recipe, method_config=mcfg,
-        seed=args.seed, profile=args.profile, epochs=args.epochs or entry.epochs, train_subset=args.train_subset,
+        seed=args.seed, profile=args.profile, train_subset=args.train_subset,
+        epochs=entry.epochs if args.epochs is None else args.epochs,  # --epochs 0 is refused, never ignored
         data_dir=args.data_dir, download=args.download and not args.no_download, output_dir=args.output,
         suite=suite, device=args.device, amp=not args.no_amp, compile=args.compile, deterministic=args.deterministic,
         threads=args.threads, latency_threads=getattr(args, "latency_threads", 1), wandb=args.wandb,
@@ -90,6 +91,8 @@ def run_suite(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds else (args.seed,)
     opts = executor_options(args)  # before any work: a missing submitit / Ray is one message
     jobs = jobs_for([(e, run_config_for(e, args, suite)) for e in _select(args)], seeds)
+    for job in jobs:  # the runner's own checks, for every job before any runs (or is listed): one line
+        job.cfg.resolved().validate()
     results = Path(args.output) / f"{suite}.jsonl"
     records = read_records(results) if results.exists() else []
     if args.list or args.status:

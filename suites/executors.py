@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import fcntl
 import importlib
 import json
 import os
@@ -34,16 +33,15 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adagrow.engine.runlock import LOCK, claim, is_running  # noqa: F401  (re-exported: one lock for runs and jobs)
 from adagrow.errors import AdaGrowError
 from suites.outcomes import Outcome, _clip, _done, _pct, first_line
 
-LOCK, NOTE = "job.lock", "job.json"  # in the run directory
+NOTE = "job.json"  # in the run directory, beside the lock (adagrow.engine.runlock)
 INSTALL = "pip install -e '.[cluster]'"
 EXECUTORS = ("local", "slurm", "ray")
 # How often a job that keeps hitting its time limit is requeued (preemptions do not count): each
@@ -124,49 +122,6 @@ def run_job(job: Job) -> Outcome:
 def _failed(job: Job, error: str, **where: Any) -> Outcome:
     _note(job.run_dir, "failed", error=error, **where)
     return Outcome(job.label, "failed", error=error)
-
-
-@contextmanager
-def claim(run_dir: Path, wait_s: float = 2.0) -> Iterator[bool]:
-    """Hold the run directory's lock for the block (True), or yield False when another process holds it.
-    It waits a moment first: ``--status`` takes the lock for an instant to look."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as exc:
-        raise AdaGrowError(f"--output {run_dir.parent.parent} cannot be written: {exc.strerror or exc}") from None
-    try:
-        deadline = time.monotonic() + wait_s
-        while not _try_lock(fd, fcntl.LOCK_EX):
-            if time.monotonic() >= deadline:
-                yield False
-                return
-            time.sleep(0.1)
-        yield True
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def _try_lock(fd: int, kind: int) -> bool:
-    try:
-        fcntl.flock(fd, kind | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:  # another process holds it
-        return False
-    except OSError as exc:  # e.g. Lustre mounted without -o flock
-        raise AdaGrowError(f"the file system of --output refuses locks ({exc.strerror or exc}), which concurrent jobs "
-                           "need: use an --output where flock works (Lustre: mount with -o flock)") from None
-
-
-def is_running(run_dir: Path) -> bool:
-    """Whether a live process holds the run directory's lock."""
-    if not (run_dir / LOCK).exists():
-        return False
-    fd = os.open(run_dir / LOCK, os.O_RDONLY)
-    try:
-        return not _try_lock(fd, fcntl.LOCK_SH)
-    finally:
-        os.close(fd)
 
 
 def _note(run_dir: Path, state: str, **details: Any) -> None:

@@ -31,7 +31,7 @@ def test_growing_method_options_come_from_its_config(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--dataset", "cifar100", "--data-dir", "{tmp}"], "cifar-100-python"),
+    (["train", "--dataset", "cifar100", "--model", "resnet18", "--data-dir", "{tmp}"], "cifar-100-python"),
     (["train", "--dataset", "mnist", "--method", "adagrow", "--seed-arch", "1-x", "--data-dir", "{tmp}"],
      "malformed architecture"),
     (["train", "--dataset", "mnist", "--method", "fixed", "--model", "resnet7", "--data-dir", "{tmp}"], "unknown"),

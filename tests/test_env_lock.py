@@ -28,3 +28,22 @@ def test_versions_come_from_the_running_environment():
     assert v["numpy"] == __import__("numpy").__version__
     assert v["torch-pruning"] == env._installed("torch-pruning") is not None
     assert "lock" in v
+
+
+def test_ci_env_check_scans_the_installed_distributions_once(monkeypatch):
+    """``packages_distributions()`` reads every installed distribution's file list; called once per
+    (dependency × module) it took minutes on a loaded machine (issue 20, item 17)."""
+    import runpy
+
+    ns = runpy.run_path(str(ROOT / ".ci" / "check_env.py"), run_name="check_env")  # defines, runs nothing
+    scope = ns["main"].__globals__
+    calls = []
+    real = scope["packages_distributions"]
+    monkeypatch.setitem(scope, "packages_distributions", lambda: calls.append(1) or real())
+    monkeypatch.setitem(scope, "lock_mismatches", lambda path: [])
+    imported = []
+    monkeypatch.setitem(scope, "importlib", type("stub", (), {"import_module": staticmethod(imported.append)}))
+    ns["main"]()
+    assert len(calls) == 1 and "torch" in imported and "numpy" in imported
+    assert sorted(ns["modules_by_distribution"]({"torch"})["torch"]) == sorted(
+        m for m, dists in real().items() if "torch" in dists)  # what the one scan finds

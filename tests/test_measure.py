@@ -144,3 +144,23 @@ def test_macs_and_latency_on_cuda():
     assert count_macs(model.cuda(), (3, 16, 16)) == cpu  # flash / efficient kernels counted as the CPU's
     stats = measure_latency(model, torch.randn(1, 3, 16, 16, device="cuda"), repeats=50)
     assert stats["threads"] is None and 20 <= stats["repeats"] <= 50 and stats["p10_ms"] <= stats["p90_ms"]
+
+
+@pytest.mark.parametrize("spec, unfused_taps", [("pool5x5", None), ("3x5", 9 + 15)])
+def test_where_a_fused_unit_costs_more_than_its_branches(spec, unfused_taps):
+    """The two cases the profile docstring names (issue 20, item 19), counted by hand: a unit fuses into
+    one dense K×K kernel, K its longest branch side, which can hold more taps than the branches compute."""
+    from adagrow.measure import profile as profile_module
+
+    unit = RepUnit(4, 4, kernel=3, max_branch_kernel=5, branch_space="full")
+    unit.add_branch(BranchSpec.parse(spec))
+    out = 4 * 8 * 8
+    bns = 2 * 2 * out  # main BN and the branch's BN: scale and shift per element
+    if unfused_taps is None:  # 3x3 conv, and 5x5 average pooling: one op per element (ptflops' convention)
+        by_hand = out * 4 * 9 + out + bns
+    else:
+        by_hand = out * 4 * unfused_taps + bns
+    fused_by_hand = out * 4 * 25 + out  # one 5x5 conv with bias
+    assert count_macs(unit, (4, 8, 8)) == by_hand < fused_by_hand == count_macs(unit.fuse(), (4, 8, 8))
+    doc = profile_module.__doc__
+    assert "**pooling**" in doc and "**non-square**" in doc and "3×5" in doc

@@ -117,7 +117,7 @@ def test_record_is_complete(tiny_mnist, tmp_path):
 def test_a_finished_run_keeps_its_deploy_model_and_record_not_its_checkpoint(tiny_mnist, tmp_path):
     rec = run(_cfg(tiny_mnist, tmp_path, epochs=1))
     run_dir = runner.Path(rec["run_dir"])
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "deploy.pt", "record.json"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "deploy.pt", "job.lock", "record.json"]  # job.lock: the one-process lock
     assert json.loads((run_dir / "record.json").read_text())["test_acc"] == rec["test_acc"]
     kept = run(_cfg(tiny_mnist, tmp_path, epochs=1, keep_checkpoint=True))
     assert kept["run_name"] == rec["run_name"]  # keeping the checkpoint is not another run...
@@ -357,8 +357,8 @@ def test_sigterm_ends_a_run_like_ctrl_c_and_keeps_the_checkpoint(tiny_mnist, tmp
 def test_an_interrupt_during_a_checkpoint_save_leaves_the_old_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
     save_checkpoint(tmp_path / "last.pt", {"epoch": 1})
 
-    def killed_save(payload, path):
-        runner.Path(path).write_bytes(b"half a checkpoint")
+    def killed_save(payload, f):  # save_checkpoint hands torch.save its open temporary file
+        f.write(b"half a checkpoint")
         raise runner.Terminated
 
     monkeypatch.setattr(torch, "save", killed_save)

@@ -94,7 +94,7 @@ def _encoded(raw: RawText, folder: Path, vocab_size: int, max_len: int, tokenize
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"encoded-{tok_hash[:16]}-L{max_len}.pt"
     if path.exists():
-        return torch.load(path), tok_hash
+        return torch.load(path, weights_only=True), tok_hash  # tensors only: never unpickle code
     tensors = {
         "train_ids": encode(tokenizer, raw.train_texts, max_len),
         "train_labels": torch.tensor(raw.train_labels, dtype=torch.int64),

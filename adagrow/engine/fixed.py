@@ -39,6 +39,12 @@ class FixedConfig:
     stem: Literal["auto", "small", "imagenet"] = "auto"
     drop_rate: float = 0.0  # dropout before the classifier (timm's drop_rate)
 
+    def __post_init__(self):  # checked when the options are parsed, before any data loads
+        if not (isinstance(self.drop_rate, (int, float)) and 0 <= self.drop_rate < 1):
+            raise ValueError(f"drop_rate must be in [0, 1) (got {self.drop_rate})")
+        if self.stem not in ("auto", "small", "imagenet"):
+            raise ValueError(f"stem must be auto, small or imagenet (got {self.stem!r})")
+
 
 def build_reference(name: str, num_classes: int, input_size: tuple[int, ...], stem: str = "auto",
                     drop_rate: float = 0.0, vocab_size: int | None = None) -> nn.Module:

@@ -103,8 +103,10 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches, *, amp: bool = False, channels_last: bool = False) -> dict[str, float]:
-    """Top-1 accuracy (percent) and mean cross-entropy over ``batches``."""
+def evaluate(model: nn.Module, batches, *, amp: bool = False, channels_last: bool = False,
+             progress=None) -> dict[str, float]:
+    """Top-1 accuracy (percent) and mean cross-entropy over ``batches``; ``progress`` (``engine/progress.py``)
+    hears of each batch."""
     model.eval()
     device = next(model.parameters()).device
     loss_sum = torch.zeros((), device=device)
@@ -116,5 +118,9 @@ def evaluate(model: nn.Module, batches, *, amp: bool = False, channels_last: boo
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         correct += (logits.argmax(1) == y).sum()
         seen += y.shape[0]
+        if progress is not None:
+            progress.update(seen=seen)
+    if progress is not None:
+        progress.close()
     seen = max(seen, 1)
     return {"loss": loss_sum.item() / seen, "acc": 100.0 * correct.item() / seen}

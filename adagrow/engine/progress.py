@@ -61,6 +61,16 @@ def epoch_progress(epoch: int, epochs: int, steps: int, *, stream=None, log: Cal
     return LineProgress(desc, steps, every=progress_every(), log=log)
 
 
+def eval_progress(what: str, steps: int, *, stream=None, log: Callable[[str], None] = print):
+    """The progress reporter of one evaluation pass (``what``: "val", "test"): the same bar or lines as
+    training gets, so a long evaluation on a CPU is never silent for minutes."""
+    stream = sys.stdout if stream is None else stream
+    desc = f"evaluating {what}"
+    if _is_terminal(stream):
+        return BarProgress(steps, desc, stream)
+    return EvalLineProgress(desc, steps, every=progress_every(), log=log)
+
+
 @contextmanager
 def announce(what: str, log: Callable[[str], None] = log_line, slow: float = 5.0) -> Iterator[None]:
     """Say that ``what`` starts, and when it took more than ``slow`` seconds, how long it took
@@ -88,7 +98,7 @@ class BarProgress:
 
         self.bar = tqdm(total=steps, desc=desc, leave=False, dynamic_ncols=True, file=stream)
 
-    def update(self, *, step: int, total_steps: int, seen: int, loss_sum: torch.Tensor) -> None:
+    def update(self, **_) -> None:
         self.bar.update(1)
 
     def close(self) -> None:
@@ -119,6 +129,29 @@ class LineProgress:
         self.log(f"  {self.desc}  step {self.done}/{self.steps}  loss {loss:.4f}  {seen / elapsed:,.0f} img/s  "
                  f"left: epoch {format_duration(per_step * (self.steps - self.done))}, "
                  f"training {format_duration(per_step * (total_steps - step))}")
+
+    def close(self) -> None:
+        pass
+
+
+class EvalLineProgress:
+    """One line every ``every`` seconds of an evaluation pass: ``evaluating val  batch 12/40  850 img/s  left 45s``."""
+
+    def __init__(self, desc: str, steps: int, *, every: float, log: Callable[[str], None] = print,
+                 clock: Callable[[], float] = time.monotonic):
+        self.desc, self.steps, self.every, self.log, self.clock = desc, steps, every, log, clock
+        self.start = self.last = clock()
+        self.done = 0
+
+    def update(self, *, seen: int, **_) -> None:
+        self.done += 1
+        now = self.clock()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        elapsed = max(now - self.start, 1e-9)
+        left = elapsed / self.done * (self.steps - self.done)
+        self.log(f"  {self.desc}  batch {self.done}/{self.steps}  {seen / elapsed:,.0f} img/s  left {format_duration(left)}")
 
     def close(self) -> None:
         pass

@@ -43,7 +43,8 @@ from adagrow.engine.checkpoint import load_checkpoint, rng_state, save_checkpoin
 from adagrow.engine.loop import evaluate, train_one_epoch
 from adagrow.engine.method import ModelChange, RunContext
 from adagrow.engine.optim import build_optimizer, transfer_state
-from adagrow.engine.progress import announce, epoch_progress, log_line
+from adagrow.engine.progress import announce, epoch_progress, eval_progress, log_line
+from adagrow.engine.runlock import LOCK, run_dir_lock
 from adagrow.engine.speed import Compiler, apply_branch_compute, choose_branch_compute, has_units
 from adagrow.engine.timing import PhaseTimer
 from adagrow.errors import AdaGrowError, TrainingDiverged
@@ -109,22 +110,35 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, force: bool = Fal
     if force:
         set_aside(Path(cfg.output_dir) / "runs" / cfg.run_name, log)
     run_dir = prepare_run_dir(cfg)
-    done = finished_record(cfg, run_dir, log)
-    if done is not None:
-        return done
-    try:
-        with _sigterm_as_interrupt():
-            return _train_and_record(cfg, method, device, run_dir, interrupt_after=interrupt_after, log=log)
-    except AdaGrowError:
-        _forget_if_empty(run_dir)  # e.g. missing data or an unknown model: no directory of a run that never ran
-        raise
+    with run_dir_lock(run_dir):  # one process per run directory (engine/runlock.py); refused outside the try
+        try:
+            done = finished_record(cfg, run_dir, log)
+            if done is not None:
+                return done
+            with _sigterm_as_interrupt(), interrupt_names_checkpoint(run_dir / "last.pt"):
+                return _train_and_record(cfg, method, device, run_dir, interrupt_after=interrupt_after, log=log)
+        except AdaGrowError:
+            _forget_if_empty(run_dir)  # e.g. missing data or an unknown model: no directory of a run that never ran
+            raise
 
 
 def _forget_if_empty(run_dir: Path) -> None:
-    """Remove a run directory that holds nothing but its ``config.json`` claim (no checkpoint, no record)."""
-    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {"config.json"}:
-        (run_dir / "config.json").unlink(missing_ok=True)
+    """Remove a run directory that holds nothing but its ``config.json`` claim and lock (no checkpoint, no record)."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {"config.json", LOCK}:
+        for name in ("config.json", LOCK):
+            (run_dir / name).unlink(missing_ok=True)
         run_dir.rmdir()
+
+
+@contextmanager
+def interrupt_names_checkpoint(ckpt_path: Path):
+    """An interrupt (Ctrl-C, SIGTERM) leaving the block says whether a checkpoint exists to continue from
+    (``exc.checkpoint``: the path, or None before the first one), so the message never promises one."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        exc.checkpoint = ckpt_path if ckpt_path.is_file() else None
+        raise
 
 
 def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Path, *, interrupt_after: int | None,
@@ -139,6 +153,25 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
     results_path = out_dir / f"{cfg.suite}.jsonl"
     timer = PhaseTimer(device)
     wall0 = time.perf_counter()
+
+    # ---- start or resume (before the data loads: a checkpoint that cannot be used is refused at once) ----
+    # wall_seconds: wall time of the earlier segments of an interrupted run (up to their last checkpoint)
+    state = {"epoch": 0, "step": 0, "history": [], "events": [], "wall_seconds": 0.0, "segments": 0}
+    ckpt = None
+    _drop_torn_checkpoints(ckpt_path, cfg.resume, log)
+    if cfg.resume and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path)
+        _check_same_run(identity_of(ckpt.get("config") or {}), cfg.identity(), ckpt_path)
+        method.load_state_dict(ckpt["method"])
+        state = {"wall_seconds": 0.0, "segments": 1, **ckpt["state"]}  # older checkpoints lack the two
+        timer.load_state_dict(ckpt["timer"])
+        log(f"resuming {cfg.run_name} after epoch {state['epoch']}")
+    elif cfg.resume:
+        log(f"--resume: {cfg.run_name} has no checkpoint to continue from; it starts from the first epoch")
+    elif ckpt_path.exists():
+        log(f"note: {ckpt_path} exists; starting afresh (pass --resume to continue it)")
+    state["segments"] += 1
+    wall_before = state["wall_seconds"]
 
     with timer.phase("data"), announce(f"loading {cfg.dataset} from {resolve_data_dir(cfg.data_dir)}", log):
         bundle = load_dataset(cfg.dataset, resolve_data_dir(cfg.data_dir), batch_size=cfg.recipe.batch_size,
@@ -160,10 +193,15 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
         while True:
             yield from bundle.val
 
+    def evaluate_on(model, split: str) -> dict[str, float]:  # every evaluation: with progress lines in a log
+        batches = {"val": bundle.val, "test": bundle.test}[split]
+        return evaluate(model, batches, amp=cfg.amp, channels_last=channels_last,
+                        progress=eval_progress(split, len(batches), log=log))
+
     def evaluate_split(model, split: str) -> dict[str, float]:  # ctx.evaluate, e.g. of a model just pruned
         was_training = model.training
         with timer.phase("eval"):
-            out = evaluate(model, {"val": bundle.val, "test": bundle.test}[split], amp=cfg.amp, channels_last=channels_last)
+            out = evaluate_on(model, split)
         model.train(was_training)
         return out
 
@@ -171,22 +209,6 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                      device=device, epochs=epochs, steps_per_epoch=steps_per_epoch, log=log,
                      train_batches=train_batches, val_batches=val_batches, data_meta=dict(bundle.meta), evaluate=evaluate_split,
                      timed=timer.phase)
-
-    # ---- start or resume -------------------------------------------------------------------
-    # wall_seconds: wall time of the earlier segments of an interrupted run (up to their last checkpoint)
-    state = {"epoch": 0, "step": 0, "history": [], "events": [], "wall_seconds": 0.0, "segments": 0}
-    ckpt = None
-    if cfg.resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        _check_same_run(identity_of(ckpt["config"]), cfg.identity(), ckpt_path)
-        method.load_state_dict(ckpt["method"])
-        state = {"wall_seconds": 0.0, "segments": 1, **ckpt["state"]}  # older checkpoints lack the two
-        timer.load_state_dict(ckpt["timer"])
-        log(f"resuming {cfg.run_name} after epoch {state['epoch']}")
-    elif ckpt_path.exists():
-        log(f"note: {ckpt_path} exists; starting afresh (pass --resume to continue it)")
-    state["segments"] += 1
-    wall_before = state["wall_seconds"]
 
     model = method.build_model(ctx).to(device)
     if channels_last:
@@ -237,7 +259,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                     extra_loss=method.extra_loss, after_step=method.after_step, progress=bar, forward=forward)
             bar.close()
             with timer.phase("eval"):
-                val_m = evaluate(model, bundle.val, amp=cfg.amp, channels_last=channels_last)
+                val_m = evaluate_on(model, "val")
             metrics = {"epoch": epoch + 1, "train_loss": train_m["loss"], "train_acc": train_m["acc"],
                        "val_loss": val_m["loss"], "val_acc": val_m["acc"], "params": count_params(model),
                        "lr": optimizer.param_groups[0]["lr"]}
@@ -251,13 +273,13 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                 compiler.changed()
                 method.after_optimizer_transfer(optimizer)
                 with timer.phase("eval"):
-                    after = evaluate(model, bundle.val, amp=cfg.amp, channels_last=channels_last)
+                    after = evaluate_on(model, "val")
                 raw_acc = after["acc"]
                 with timer.phase(method.change_phase(epoch)):
                     recalibrated = method.recalibrate(ctx, model)
                 if recalibrated:
                     with timer.phase("eval"):
-                        after = evaluate(model, bundle.val, amp=cfg.amp, channels_last=channels_last)
+                        after = evaluate_on(model, "val")
                 event = {"epoch": epoch + 1, "val_acc_before": val_m["acc"], **change.event,
                          "val_acc_after_raw": raw_acc, "val_acc_after": after["acc"], "params_after": count_params(model)}
                 state["events"].append(event)
@@ -272,9 +294,11 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
             state["epoch"] = epoch + 1
             wandb.log(metrics, step=epoch + 1)
             state["wall_seconds"] = wall_before + time.perf_counter() - wall0
-            save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                        "method": method.state_dict(), "state": state, "rng": rng_state(),
-                                        "timer": timer.state_dict(), "config": cfg.to_dict()})
+            _reclaim(cfg, run_dir, log)
+            _try_save(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                  "method": method.state_dict(), "state": state, "rng": rng_state(),
+                                  "timer": timer.state_dict(), "config": cfg.to_dict()},
+                      log, "the run goes on, but can only be resumed from an earlier checkpoint")
             if interrupt_after is not None and epoch + 1 == interrupt_after:
                 raise Interrupted(f"interrupted after epoch {epoch + 1}")
     except TrainingDiverged as exc:
@@ -282,13 +306,14 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                   "compile": compiler.record(),
                   "history": state["history"], "gpu_seconds": dict(timer.seconds),
                   "wall_seconds": wall_before + time.perf_counter() - wall0, "segments": state["segments"]}
+        _reclaim(cfg, run_dir, log)
         _save_record(record, run_dir, results_path, log)
         wandb.finish({"status": "failed"})
         raise
 
     # ---- final evaluation, deploy model, measurements -------------------------------------------
     with timer.phase("test"):
-        test_m = evaluate(model, bundle.test, amp=cfg.amp, channels_last=channels_last)
+        test_m = evaluate_on(model, "test")
     deploy = method.deploy_model(model).eval()
     with timer.phase("measure"):
         example = _example_input(bundle, device)
@@ -310,13 +335,19 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
         "epochs": epochs, "history": state["history"], "growth_events": state["events"],
         "deploy_model": str(deploy_path),
     }
-    save_checkpoint(deploy_path, {"model": deploy.cpu(), "dataset": cfg.dataset, "input_size": tuple(bundle.input_size),
-                                  "num_classes": bundle.num_classes, "data_meta": dict(bundle.meta), "record": record})
-    _save_record(record, run_dir, results_path, log)
+    _reclaim(cfg, run_dir, log)
+    if not _try_save(deploy_path, {"model": deploy.cpu(), "dataset": cfg.dataset, "input_size": tuple(bundle.input_size),
+                                   "num_classes": bundle.num_classes, "data_meta": dict(bundle.meta), "record": record},
+                     log, "the record is saved without it"):
+        record["deploy_model"] = None
+    saved_to = _save_record(record, run_dir, results_path, log)
     if not cfg.keep_checkpoint:
-        ckpt_path.unlink(missing_ok=True)  # finished: running it again returns its record, never resumes
+        try:
+            ckpt_path.unlink(missing_ok=True)  # finished: running it again returns its record, never resumes
+        except OSError as exc:
+            log(f"warning: could not delete {ckpt_path} ({exc.strerror or exc})")
     wandb.finish({k: v for k, v in record.items() if k in ("test_acc", "val_acc", "params", "macs", "arch")})
-    log(summary_line(record, results_path))
+    log(summary_line(record, saved_to))
     return record
 
 
@@ -406,19 +437,60 @@ def finished_record(cfg: RunConfig, run_dir: Path, log=log_line) -> dict[str, An
     return record
 
 
-def _save_record(record: dict[str, Any], run_dir: Path, results_path: Path, log) -> None:
+def _save_record(record: dict[str, Any], run_dir: Path, results_path: Path, log) -> list[str]:
     """Put a record on disk so that it cannot be lost: ``record.json`` in the run directory first,
-    then one line of the suite's file (``_append``)."""
+    then one line of the suite's file (``_append``).  Returns where it was written."""
     record_json = run_dir / "record.json"
     try:
         atomic_write_text(record_json, to_json(record, indent=1))
     except OSError as exc:
         log(f"warning: could not write {record_json} ({exc.strerror or exc})")
         record_json = None
-    _append(record, results_path, log, saved_in=record_json)
+    appended = _append(record, results_path, log, saved_in=record_json)
+    return [str(p) for p in (record_json, appended) if p is not None]
 
 
-def _append(record: dict[str, Any], results_path: Path, log, *, saved_in: Path | None) -> None:
+def _try_save(path: Path, payload: dict[str, Any], log, consequence: str) -> bool:
+    """``save_checkpoint``, or one warning line when the file system refuses it (the run goes on)."""
+    try:
+        save_checkpoint(path, payload)
+        return True
+    except (OSError, RuntimeError) as exc:  # torch.save reports an unwritable file as a RuntimeError
+        detail = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
+        log(f"warning: could not write {path} ({detail}); {consequence}")
+        return False
+
+
+def _reclaim(cfg: RunConfig, run_dir: Path, log) -> None:
+    """Put ``config.json`` (which config owns the directory) back when it has gone, e.g. ``runs/`` deleted
+    mid-run: files written into the directory afterwards are then still known to be this config's."""
+    owner = run_dir / "config.json"
+    if owner.exists():
+        return
+    try:
+        atomic_write_text(owner, to_json({"run_name": cfg.run_name, "identity": cfg.identity()}, indent=1))
+        log(f"warning: {owner} had disappeared during the run; it was written again")
+    except OSError as exc:
+        log(f"warning: {owner} has disappeared and cannot be written again ({exc.strerror or exc})")
+
+
+def _drop_torn_checkpoints(ckpt_path: Path, resume: bool, log) -> None:
+    """Remove what a process killed while writing a checkpoint left (``.last.pt.<pid>.tmp``: the write is
+    a temporary file renamed into place, so ``last.pt`` itself is never torn) and say so: it is why a
+    resume continues from an earlier epoch, or from the start when no checkpoint was complete yet.
+    Only the holder of the run directory's lock writes there, so no live process owns them."""
+    for torn in sorted(ckpt_path.parent.glob(f".{glob.escape(ckpt_path.name)}.*tmp")):
+        try:
+            size = torn.stat().st_size
+            torn.unlink()
+        except OSError:
+            continue
+        where = ("" if not resume else "; --resume continues from the complete checkpoint before it" if ckpt_path.exists()
+                 else "; no complete checkpoint exists, so --resume starts from the first epoch")
+        log(f"note: a checkpoint write was interrupted ({torn.name}, {size:,} bytes, removed){where}")
+
+
+def _append(record: dict[str, Any], results_path: Path, log, *, saved_in: Path | None) -> Path | None:
     """Append the record to the suite's file, where suites and reports look, else to
     ``<suite>.recovered.jsonl`` beside it (reports read every ``*.jsonl``); one line says where it went
     when that is not the suite's file.  Written nowhere at all, the record is in the error message."""
@@ -431,10 +503,11 @@ def _append(record: dict[str, Any], results_path: Path, log, *, saved_in: Path |
             continue
         if errors:
             log(f"warning: the record could not be appended to {results_path} ({errors[0]}); it was written to {path}")
-        return
+        return path
     if saved_in is None:
         raise AdaGrowError(f"the record could not be written anywhere ({'; '.join(errors)}); here it is: {to_json(record)}")
     log(f"warning: the record could not be appended to {results_path} ({'; '.join(errors)}); it is in {saved_in}")
+    return None
 
 
 @contextmanager
@@ -499,8 +572,9 @@ def load_summary(samples: list[float | None]) -> dict[str, Any]:
             "busy": mean > (cores or 1) + 0.5}
 
 
-def summary_line(r: dict[str, Any], results_path: Path | None = None) -> str:
-    """The run's result in three to four lines, naming the files it wrote by their full paths."""
+def summary_line(r: dict[str, Any], saved_to: list[str] | Path | None = None) -> str:
+    """The run's closing lines, naming the files it wrote by their full paths; ``saved_to``: where the record
+    was written (the summary never claims a file the record did not reach; default: the suite's file)."""
     lat_m = next(iter(r["latency_ms"].values())) if r.get("latency_ms") else {}
     lat = lat_m.get("median_ms", float("nan"))
     how = "median, batch 1" + (f", {lat_m['threads']} thread{'s' * (lat_m['threads'] != 1)}" if lat_m.get("threads") else "")
@@ -508,11 +582,12 @@ def summary_line(r: dict[str, Any], results_path: Path | None = None) -> str:
         how += ", NOISY: the repeats did not settle"
     arch = f" arch {r['arch']}" if r.get("arch") else ""
     secs = sum(r["gpu_seconds"].values())
-    results = results_path or Path(r.get("config", {}).get("output_dir", ".")) / f"{r['suite']}.jsonl"
+    if saved_to is None or isinstance(saved_to, Path):
+        saved_to = [str(saved_to or Path(r.get("config", {}).get("output_dir", ".")) / f"{r['suite']}.jsonl")]
     text = (f"\n== {r['method']} / {r['dataset']} / {r.get('model')}{arch}\n"
             f"   test {r['test_acc']:.2f}%  (val {r['val_acc']:.2f}%)   params {r['params'] / 1e6:.3f}M   "
             f"MACs {r['macs'] / 1e6:.2f}M   latency {lat:.2f} ms ({how})\n"
-            f"   {r['time_unit']} {secs:.1f}   wall {r['wall_seconds']:.1f}s   record -> {results}")
+            f"   {r['time_unit']} {secs:.1f}   wall {r['wall_seconds']:.1f}s   record -> {', '.join(saved_to)}")
     return text + (f"\n   model -> {r['deploy_model']}" if r.get("deploy_model") else "")
 
 

@@ -17,9 +17,19 @@ The thesis' "FLOPs" are MACs counted by thop at batch 1 (SPEC §3.2), so the col
   attention implementation runs.  Calls made inside a module the hooks already count are skipped.
 
 So an unfused model counts what its forward pass really computes (every branch; the training
-cost), and its MACs are at least those of its fused deploy model, except when a k×k pooling branch
-is what enlarges the fused kernel beyond every conv branch (k² adds per element unfused, a dense
-k×k kernel once fused).
+cost).  Its MACs are usually above those of its fused deploy model, but not always: a unit fuses into
+one dense square K×K kernel, K the longest side of any of its branches, and when that square has more
+taps than the unit computes unfused, the fused unit costs more.  The two ways this happens:
+
+* a k×k **pooling** branch is what makes K larger than every conv branch (pooling counts one op
+  per element, as ptflops / thop count it; fused, it is a dense k×k kernel): a 3×3 unit with a 5×5
+  pool branch, 10.5K vs 25.9K MACs at 4 channels, 8×8;
+* a **non-square** branch: a 3×3 unit with one 3×5 branch runs 9 + 15 = 24 taps per output unfused
+  and 5×5 = 25 fused (25.6K vs 25.9K MACs at 4 channels, 8×8; 25.2M vs 26.2M in a grown model).
+  Batched branch compute (``engine/speed.py``) pads the branches to their common rectangle (3×5
+  here: 30 taps), which is then again above the fused square.
+
+tests/test_measure.py pins both by hand-counted MACs.
 """
 
 from __future__ import annotations

@@ -21,14 +21,13 @@ from adagrow.quant.order import DEFAULT_DESCENDING
 
 
 def load_deploy_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict:
-    """Load a deploy checkpoint; the model is moved to ``device`` and put in eval mode."""
+    """Load a deploy checkpoint (safely: see ``adagrow.engine.checkpoint``); the model is moved to ``device``
+    and put in eval mode."""
+    from adagrow.engine.checkpoint import load_checkpoint  # never unpickles code from the file
+
     path = Path(path)
-    if not path.is_file():
-        raise AdaGrowError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-    except Exception as exc:  # a truncated or foreign file
-        raise AdaGrowError(f"cannot read checkpoint {path}: {exc}") from exc
+    ckpt = load_checkpoint(path, what="--checkpoint", fix="give a deploy.pt written by `adagrow train`",
+                           map_location=device)
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), nn.Module):
         raise AdaGrowError(f"{path} is not a deploy checkpoint (expected a dict with an nn.Module under 'model')")
     ckpt["model"] = ckpt["model"].to(device).eval()

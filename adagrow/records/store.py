@@ -4,8 +4,8 @@ Many processes may append to one file at once (a suite split across jobs, a quan
 beside a training run).  ``append_record`` therefore never rewrites the file: it takes an exclusive
 ``flock`` on it, writes the new line with one ``O_APPEND`` write and fsyncs, so writers never lose or
 interleave each other's lines and a writer killed mid-append leaves nothing behind but, at worst, an
-incomplete last line.  Readers skip (and report) lines that are not valid JSON or not valid UTF-8
-rather than failing, so a file damaged by other means still yields its good records, and the next
+incomplete last line.  Readers skip (and report) lines that are not valid JSON, not valid UTF-8 or not
+a JSON object rather than failing, so a file damaged by other means still yields its good records, and the next
 append starts on a fresh line.  (``flock`` is POSIX: Linux and macOS, where this harness runs.)
 """
 
@@ -94,9 +94,41 @@ def read_records(paths: Path | Iterable[Path]) -> list[dict[str, Any]]:
             if not raw.strip():
                 continue
             try:
-                out.append(json.loads(raw.decode("utf-8")))
+                record = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError:
                 print(f"warning: {p}:{n} is not valid UTF-8 and was skipped")
+                continue
             except json.JSONDecodeError:
                 print(f"warning: {p}:{n} is not valid JSON and was skipped")
+                continue
+            if isinstance(record, dict):
+                out.append(record)
+            else:  # valid JSON but no record ([1, 2], "text"): every reader expects an object
+                print(f"warning: {p}:{n} is a JSON {type(record).__name__}, not a record (an object), and was skipped")
     return out
+
+
+def check_writable(path: Path, option: str, *, directory: bool = False) -> None:
+    """Refuse, in one line and before any work, an output ``path`` (a file, or with ``directory`` a folder)
+    that could not be written: an existing folder where a file goes (or the reverse), a regular file
+    where a parent folder goes, or a place without write permission.  Nothing is created."""
+    from adagrow.errors import AdaGrowError
+
+    path = Path(path)
+    if not str(path).strip():
+        raise AdaGrowError(f"{option} is empty; give a {'folder' if directory else 'file'}")
+    if path.exists():
+        if directory and not path.is_dir():
+            raise AdaGrowError(f"{option} {path} is a file, not a folder")
+        if not directory and path.is_dir():
+            raise AdaGrowError(f"{option} {path} is a folder; give a file name")
+        if not os.access(path, os.W_OK):
+            raise AdaGrowError(f"{option} {path} is not writable")
+        return
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise AdaGrowError(f"{option} {path} cannot be created: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise AdaGrowError(f"{option} {path} cannot be created: {parent} is not writable")

@@ -43,7 +43,15 @@ import torch
 
 from adagrow.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from adagrow.engine.progress import epoch_progress
-from adagrow.engine.runner import Interrupted, _save_record, finished_record, prepare_run_dir, resolve_device
+from adagrow.engine.runlock import run_dir_lock
+from adagrow.engine.runner import (
+    Interrupted,
+    _save_record,
+    finished_record,
+    interrupt_names_checkpoint,
+    prepare_run_dir,
+    resolve_device,
+)
 from adagrow.engine.timing import PhaseTimer
 from adagrow.records.env import device_name, git_commit, versions
 from baselines.mnas.config import MetaConfig
@@ -202,6 +210,11 @@ def run_meta(cfg: MetaConfig, *, interrupt_after: int | None = None, log=print) 
     cfg.validate()
     device = resolve_device(cfg.device)
     run_dir = prepare_run_dir(cfg)
+    with run_dir_lock(run_dir), interrupt_names_checkpoint(run_dir / "last.pt"):  # one process per run, as train
+        return _run_meta(cfg, run_dir, device, interrupt_after=interrupt_after, log=log)
+
+
+def _run_meta(cfg: MetaConfig, run_dir: Path, device, *, interrupt_after: int | None, log) -> dict[str, Any]:
     done = finished_record(cfg, run_dir, log)
     if done is not None:
         return done

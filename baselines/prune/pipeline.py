@@ -207,7 +207,8 @@ def load_pretrained(path: str, ctx: RunContext, method: PruningPipeline) -> tupl
     weights, in the architecture ``--model`` names), and the optimisation seconds that produced it."""
     from adagrow.engine.checkpoint import load_checkpoint
 
-    payload = load_checkpoint(Path(path))
+    # the user's own model: never "delete it" (that advice is for a run's resume checkpoint)
+    payload = load_checkpoint(Path(path), what="--pretrained", fix="give a deploy.pt or last.pt written by `adagrow train`")
     if isinstance(payload.get("model"), nn.Module):  # deploy.pt
         model = copy.deepcopy(payload["model"]).train()
         seconds = (payload.get("record") or {}).get("gpu_seconds")
