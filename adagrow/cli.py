@@ -97,7 +97,9 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deterministic", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the model for training (again after each growth)")
     p.add_argument("--no-amp", action="store_true")
-    p.add_argument("--wandb", default="off", choices=["off", "offline", "online"])
+    p.add_argument("--wandb", default="off", choices=["off", "offline", "online"],
+                   help="log to Weights & Biases (offline: <output>/wandb/, for a later `wandb sync`; docs/wandb.md)")
+    p.add_argument("--wandb-artifacts", action="store_true", help="with --wandb: also log the deploy model as an artifact")
     p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     p.add_argument("--suite", default="adhoc", help="name of the results file (<output>/<suite>.jsonl)")
 
@@ -113,7 +115,7 @@ def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # n
         method_config=method_config, seed=args.seed, profile=args.profile, epochs=args.epochs,
         train_subset=args.train_subset, data_dir=args.data_dir, download=args.download and not args.no_download,
         output_dir=args.output, suite=args.suite, device=args.device, amp=not args.no_amp, compile=args.compile,
-        deterministic=args.deterministic, threads=args.threads, wandb=args.wandb, resume=args.resume,
+        deterministic=args.deterministic, threads=args.threads, wandb=args.wandb, wandb_artifacts=args.wandb_artifacts, resume=args.resume,
         tag=args.tag, keep_checkpoint=args.keep_checkpoint, branch_compute=args.branch_compute,
     )
 

@@ -154,8 +154,8 @@ PROFILES.register(
 # change the numerics and every timing in the record.  A preempted run resumed elsewhere keeps its
 # identity when it asked for ``--device auto``, which is the string the identity holds.
 # branch_compute only changes how the same function is computed (engine/speed.py; float rounding aside).
-NOT_IDENTITY = frozenset({"output_dir", "data_dir", "download", "resume", "keep_checkpoint", "wandb", "num_workers",
-                          "branch_compute"})
+NOT_IDENTITY = frozenset({"output_dir", "data_dir", "download", "resume", "keep_checkpoint", "wandb", "wandb_artifacts",
+                          "num_workers", "branch_compute"})
 WANDB_MODES = ("off", "offline", "online")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=,@-]{0,99}")  # a suite or tag: part of file names
 _NAME_CHARS = "letters, digits and . _ - + = , @"
@@ -191,6 +191,7 @@ class RunConfig:
     num_workers: int = 2
     latency_repeats: int = 200
     wandb: str = "off"  # "off" | "offline" | "online"
+    wandb_artifacts: bool = False  # also log the deploy model to W&B as an artifact
     resume: bool = False
     tag: str | None = None  # a label of the user's in the run's name (suites: the entry's name)
     # Keep the resume checkpoint (last.pt, the size of model + optimizer) once the run has finished;

@@ -70,7 +70,7 @@ def run_config_for(entry: Entry, args: argparse.Namespace, suite: str):
         seed=args.seed, profile=args.profile, epochs=args.epochs or entry.epochs, train_subset=args.train_subset,
         data_dir=args.data_dir, download=args.download and not args.no_download, output_dir=args.output,
         suite=suite, device=args.device, amp=not args.no_amp, compile=args.compile, deterministic=args.deterministic,
-        threads=args.threads, wandb=args.wandb,
+        threads=args.threads, wandb=args.wandb, wandb_artifacts=args.wandb_artifacts,
     )
 
 
