@@ -115,8 +115,8 @@ def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # n
         method_config=method_config, seed=args.seed, profile=args.profile, epochs=args.epochs,
         train_subset=args.train_subset, data_dir=args.data_dir, download=args.download and not args.no_download,
         output_dir=args.output, suite=args.suite, device=args.device, amp=not args.no_amp, compile=args.compile,
-        deterministic=args.deterministic, threads=args.threads, wandb=args.wandb, wandb_artifacts=args.wandb_artifacts, resume=args.resume,
-        tag=args.tag, keep_checkpoint=args.keep_checkpoint, branch_compute=args.branch_compute,
+        deterministic=args.deterministic, threads=args.threads, wandb=args.wandb, wandb_artifacts=args.wandb_artifacts,
+        resume=args.resume, tag=args.tag, keep_checkpoint=args.keep_checkpoint, branch_compute=args.branch_compute,
     )
 
 

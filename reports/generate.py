@@ -236,6 +236,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tables", help="comma-separated table ids, e.g. 3-19,3-22 (default: all)")
     p.add_argument("--format", default="md,tex", help="comma-separated: md, tex")
     p.add_argument("--no-plots", action="store_true", help="tables only")
+    p.add_argument("--wandb", default="off", choices=["off", "offline", "online"],
+                   help="also log every table and plot to one W&B run (docs/wandb.md)")
     return p.parse_args(argv)
 
 
@@ -260,18 +262,24 @@ def main(argv: list[str] | None = None) -> int:
         raise AdaGrowError(f"no results at {args.results}: run a suite first, or point --results at its records")
     tables = select_tables(args.tables)
     records = read_records(args.results)
-    written = []
+    written, grids = [], []  # grids: (file stem, table) of every table written, for --wandb
     for table in tables:
-        written += write_table(build_grid(table, records, str(args.results)), args.out, table.id, formats)
+        grids.append((f"table{table.id}", build_grid(table, records, str(args.results))))
+        written += write_table(grids[-1][1], args.out, table.id, formats)
     if not args.tables:  # all tables: the second thesis' methods (BAMC, APS) have tables of their own
         from reports import mnas, second_thesis
 
         for stem, grid in [*second_thesis.grids(records), ("mnas", mnas.grid(records))]:
+            grids.append((stem, grid))
             for fmt in formats:
                 path = args.out / f"{stem}.{fmt}"
                 atomic_write_text(path, FORMATS[fmt](grid))
                 written.append(path)
     if not args.no_plots:
         written += write_plots(records, args.out)
+    if args.wandb != "off":
+        from reports.wandb_report import log_report
+
+        log_report(args.wandb, args.results, grids, [p for p in written if p.suffix == ".png"], records)
     print(f"{len(records)} records from {args.results}; wrote {len(written)} files under {args.out}")
     return 0
