@@ -4,6 +4,8 @@ model as an artifact; W&B changes nothing in the run, and nothing W&B does can f
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
 import types
 
@@ -35,10 +37,12 @@ def logged(tmp_path_factory):
     """One tiny AdaGrow training with ``--wandb offline --wandb-artifacts``: its record and its offline run."""
     root = tmp_path_factory.mktemp("wandb")
     data = make_tiny_mnist(root / "data")
-    with pytest.MonkeyPatch.context() as mp:
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(printed):
         _offline_env(mp, root)
         rec = run(tiny_run_config(data, root / "out", method="adagrow", method_config=GROWING, wandb="offline",
                                   wandb_artifacts=True))
+    assert "warning: W&B" not in printed.getvalue(), printed.getvalue()  # every W&B call succeeded
     (logged_run,) = offline_runs(root / "out" / "wandb")  # under --output, not the current directory
     return rec, logged_run, data
 
@@ -109,6 +113,17 @@ def test_wandb_changes_nothing_in_the_run(logged, tmp_path):
     assert plain["run_name"] == rec["run_name"]  # --wandb is not part of a run's identity
     assert plain["history"] == rec["history"] and plain["test_acc"] == rec["test_acc"]
     assert plain["growth_events"] == rec["growth_events"]
+
+
+def test_the_dashboard_plots_what_a_run_logs(logged):
+    pytest.importorskip("wandb_workspaces")
+    from tests.test_wandb_dashboard import dashboard_keys
+
+    _, wb, _ = logged
+    keys = dashboard_keys()
+    assert keys["history"] <= {k for row in wb.history for k in row}
+    assert keys["summary"] <= set(wb.summary)
+    assert wb.summary["growth/events/_type"] == "table-file" and "growth/events" in keys["tables"]
 
 
 class _Broken:

@@ -82,6 +82,14 @@ def test_the_leaderboard_has_numbers_per_suite_dataset_and_entry(report):
     assert [r[2] for r in run.table("mnist/mnist/leaderboard")["data"]] == ["adagrow-vgg-3b"]
 
 
+def test_the_dashboard_shows_the_leaderboard_a_report_logs(report):
+    pytest.importorskip("wandb_workspaces")
+    from tests.test_wandb_dashboard import dashboard_keys
+
+    _, run = report
+    assert "leaderboard" in dashboard_keys()["tables"] and run.summary["leaderboard/_type"] == "table-file"
+
+
 def test_without_wandb_the_report_logs_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wb"))
     results = write_records(tmp_path / "r.jsonl", [fabricated_record("adagrow-resnet-4b", 0, 92.0)])
