@@ -124,10 +124,12 @@ class WandbLogger:
         if key != self._size_key and self._macs_of is not None:
             import torch
 
-            # a forward pass at batch 1 that must not move the run's random streams (W&B never changes a run)
-            with torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []):
-                self._macs = int(self._macs_of(model))
-            self._size_key = key
+            self._size_key, self._macs = key, None
+            try:  # a forward pass at batch 1 that must not move the run's random streams (W&B never changes a run)
+                with torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []):
+                    self._macs = int(self._macs_of(model))
+            except Exception as exc:  # noqa: BLE001 - no MACs in W&B, the rest still logged
+                print(f"warning: W&B: MACs of the model not counted ({type(exc).__name__}: {exc})")
         return {"model/params": params, **({"model/macs": self._macs} if self._macs is not None else {}),
                 **({"model/arch": arch} if arch is not None else {})}
 
