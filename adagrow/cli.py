@@ -41,7 +41,7 @@ def build_run_config(args: argparse.Namespace, method_config) -> RunConfig:  # n
         train_subset=args.train_subset, data_dir=args.data_dir, download=args.download and not args.no_download,
         output_dir=args.output, suite=args.suite, device=args.device, amp=not args.no_amp, compile=args.compile,
         deterministic=args.deterministic, threads=args.threads, latency_threads=args.latency_threads,
-        wandb=args.wandb, resume=args.resume,
+        wandb=args.wandb, wandb_artifacts=args.wandb_artifacts, resume=args.resume,
         tag=args.tag, keep_checkpoint=args.keep_checkpoint, branch_compute=args.branch_compute,
         tokenizer=getattr(args, "tokenizer", None),
     )

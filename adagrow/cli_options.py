@@ -273,7 +273,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deterministic", action="store_true", help=flag("deterministic"))
     p.add_argument("--compile", action="store_true", help=flag("compile"))
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA (fp32 throughout)")
-    p.add_argument("--wandb", default="off", choices=["off", "offline", "online"], help=run("wandb"))
+    p.add_argument("--wandb", default="off", choices=["off", "offline", "online"],
+                   help=run("wandb") + " (offline: <output>/wandb/, for a later `wandb sync`; docs/wandb.md)")
+    p.add_argument("--wandb-artifacts", action="store_true", help=flag("wandb_artifacts"))
     p.add_argument("--resume", action="store_true", help=flag("resume"))
     p.add_argument("--suite", default="adhoc", metavar="NAME", help=run("suite"))
     p.add_argument("--tokenizer", metavar="NAME[@REVISION]", help=run("tokenizer"))

@@ -203,8 +203,8 @@ PROFILES.register(
 # change the numerics and every timing in the record.  A preempted run resumed elsewhere keeps its
 # identity when it asked for ``--device auto``, which is the string the identity holds.
 # branch_compute only changes how the same function is computed (engine/speed.py; float rounding aside).
-NOT_IDENTITY = frozenset({"output_dir", "data_dir", "download", "resume", "keep_checkpoint", "wandb", "num_workers",
-                          "branch_compute"})
+NOT_IDENTITY = frozenset({"output_dir", "data_dir", "download", "resume", "keep_checkpoint", "wandb", "wandb_artifacts",
+                          "num_workers", "branch_compute"})
 WANDB_MODES = ("off", "offline", "online")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=,@-]{0,99}")  # a suite or tag: part of file names
 _NAME_CHARS = "letters, digits and . _ - + = , @"
@@ -245,6 +245,7 @@ class RunConfig:
     num_workers: int = 2  # data-loader processes
     latency_repeats: int = 200  # timed batch-1 forwards behind the latency figure
     wandb: Literal["off", "offline", "online"] = "off"  # log to Weights & Biases
+    wandb_artifacts: bool = False  # with --wandb: also log the deploy model as an artifact
     resume: bool = False  # continue the run from its last checkpoint
     tag: str | None = None  # a label of the user's in the run's name (suites: the entry's name)
     # Keep the resume checkpoint (last.pt, the size of model + optimizer) once the run has finished;

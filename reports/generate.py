@@ -213,9 +213,10 @@ def write_plots(records: list[dict], out: Path) -> list[Path]:
     return paths
 
 
-def write_leaderboards(records: list[dict], out: Path, formats: list[str], *, plots: bool) -> list[Path]:
+def write_leaderboards(records: list[dict], out: Path, formats: list[str], *, plots: bool,
+                       grids: list | None = None) -> list[Path]:
     """``leaderboard-<dataset>-<profile>.<fmt>`` and ``plots/pareto-<dataset>-<profile>.png`` for every
-    dataset and profile with training records."""
+    dataset and profile with training records; each table is also added to ``grids`` (for --wandb)."""
     from reports import leaderboard
 
     paths = []
@@ -224,6 +225,8 @@ def write_leaderboards(records: list[dict], out: Path, formats: list[str], *, pl
             grid = leaderboard.grid(records, dataset, profile)
             if grid is None:
                 continue
+            if grids is not None:
+                grids.append((f"leaderboard-{dataset}-{_safe(profile)}", grid))
             for fmt in formats:
                 path = out / f"leaderboard-{dataset}-{_safe(profile)}.{fmt}"
                 atomic_write_text(path, FORMATS[fmt](grid))
@@ -254,6 +257,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tables", help="comma-separated table ids, e.g. 3-19,3-22 (default: all)")
     p.add_argument("--format", default="md,tex", help="comma-separated: md, tex (default: md,tex)")
     p.add_argument("--no-plots", action="store_true", help="tables only")
+    p.add_argument("--wandb", default="off", choices=["off", "offline", "online"],
+                   help="also log every table and plot to one W&B run (docs/wandb.md)")
     args = p.parse_args(argv)
     for option, value in (("--results", args.results), ("--out", args.out)):
         if value is not None and not value.strip():  # Path("") is the current folder: every *.jsonl under it
@@ -291,21 +296,27 @@ def main(argv: list[str] | None = None) -> int:
     tables = select_tables(args.tables)
     records = read_records(args.results)
     print(f"reading {len(records)} records from {args.results}; writing to {args.out}", flush=True)
-    written = []
+    written, grids = [], []  # grids: (file stem, table) of every table written, for --wandb
     for table in tables:
-        written += write_table(build_grid(table, records, str(args.results)), args.out, table.id, formats)
+        grids.append((f"table{table.id}", build_grid(table, records, str(args.results))))
+        written += write_table(grids[-1][1], args.out, table.id, formats)
     if not args.tables:  # all tables: the second thesis' methods (BAMC, APS) have tables of their own
         from reports import mnas, second_thesis
 
         for stem, grid in [*second_thesis.grids(records), ("mnas", mnas.grid(records))]:
+            grids.append((stem, grid))
             for fmt in formats:
                 path = args.out / f"{stem}.{fmt}"
                 atomic_write_text(path, FORMATS[fmt](grid))
                 written.append(path)
     if not args.tables:  # a leaderboard per dataset and profile, with its Pareto plots
-        written += write_leaderboards(records, args.out, formats, plots=not args.no_plots)
+        written += write_leaderboards(records, args.out, formats, plots=not args.no_plots, grids=grids)
     if not args.no_plots:
         written += write_plots(records, args.out)
+    if args.wandb != "off":
+        from reports.wandb_report import log_report
+
+        log_report(args.wandb, args.results, grids, [p for p in written if p.suffix == ".png"], records)
     print(f"wrote {len(written)} files under {args.out}: {len(tables)} thesis tables"
           f"{'' if args.no_plots else ', plots in ' + str(args.out / 'plots')}")
     return 0

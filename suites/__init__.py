@@ -57,7 +57,7 @@ def run_config_for(entry: Entry, args: argparse.Namespace, suite: str):
         data_dir=args.data_dir, download=args.download and not args.no_download, output_dir=args.output,
         suite=suite, device=args.device, amp=not args.no_amp, compile=args.compile, deterministic=args.deterministic,
         threads=args.threads, latency_threads=getattr(args, "latency_threads", 1), wandb=args.wandb,
-        tokenizer=getattr(args, "tokenizer", None),
+        wandb_artifacts=getattr(args, "wandb_artifacts", False), tokenizer=getattr(args, "tokenizer", None),
     )
 
 

@@ -23,7 +23,7 @@ def fake_args(**overrides) -> argparse.Namespace:
     """The namespace ``adagrow suite`` would pass, with its defaults."""
     values = dict(recipe=None, batch_size=None, lr=None, min_lr=None, seed=0, profile="full", epochs=None, train_subset=None,
                   data_dir=None, download=False, no_download=False, output="results", device="cpu", no_amp=False,
-                  compile=False, deterministic=False, threads=None, wandb="off")
+                  compile=False, deterministic=False, threads=None, wandb="off", wandb_artifacts=False)
     return argparse.Namespace(**{**values, **overrides})
 
 

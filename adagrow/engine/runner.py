@@ -49,7 +49,7 @@ from adagrow.engine.speed import Compiler, apply_branch_compute, choose_branch_c
 from adagrow.engine.timing import PhaseTimer
 from adagrow.errors import AdaGrowError, TrainingDiverged
 from adagrow.measure.latency import measure_latency
-from adagrow.measure.profile import count_params, profile
+from adagrow.measure.profile import count_macs, count_params, profile
 from adagrow.methods import load_builtin_methods
 from adagrow.records.env import device_name, git_commit, versions
 from adagrow.records.store import append_record, atomic_write_text, read_records, to_json
@@ -231,8 +231,11 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
     wandb = WandbLogger(cfg.wandb, directory=out_dir, name=cfg.run_name, group=f"{cfg.suite}/{cfg.dataset}",
                         job_type=cfg.method,
                         config=cfg.to_dict(), tags=[cfg.dataset, cfg.method, str(cfg.model), cfg.profile],
-                        resume_id=state.get("wandb_id"))
+                        resume_id=state.get("wandb_id"), artifacts=cfg.wandb_artifacts,
+                        macs_of=lambda m: count_macs(m, bundle.input_size, example=_example_input(bundle, device)))
     state["wandb_id"] = wandb.run_id or state.get("wandb_id")
+    if state["epoch"] == 0:
+        wandb.epoch({"epoch": 0}, model, method.arch(model))  # step 0: the model before training
     base_record = {
         "method": cfg.method, "dataset": cfg.dataset, "model": cfg.model, "recipe": cfg.recipe.name,
         "seed": cfg.seed, "profile": cfg.profile, "suite": cfg.suite, "device": device_name(device),
@@ -287,12 +290,11 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                 log(f"  after epoch {epoch + 1}: {event.get('kind')} {event.get('where', '')}  params "
                     f"{'?' if before is None else f'{before:,}'} -> {event['params_after']:,}  "
                     f"val {event['val_acc_after']:.2f}%" + (f" ({raw_acc:.2f}% before BN recalibration)" if recalibrated else ""))
-                wandb.log({"growth/params": event["params_after"], "growth/val_acc_after": after["acc"]},
-                          step=epoch + 1)
+                wandb.event(event, state["events"])
             state["history"].append(metrics)
             state.setdefault("load", []).append(machine_load())  # timings taken under load are flagged
             state["epoch"] = epoch + 1
-            wandb.log(metrics, step=epoch + 1)
+            wandb.epoch(metrics, model, method.arch(model), timer.seconds)
             state["wall_seconds"] = wall_before + time.perf_counter() - wall0
             _reclaim(cfg, run_dir, log)
             _try_save(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -308,7 +310,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
                   "wall_seconds": wall_before + time.perf_counter() - wall0, "segments": state["segments"]}
         _reclaim(cfg, run_dir, log)
         _save_record(record, run_dir, results_path, log)
-        wandb.finish({"status": "failed"})
+        wandb.finish(record)
         raise
 
     # ---- final evaluation, deploy model, measurements -------------------------------------------
@@ -346,7 +348,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
             ckpt_path.unlink(missing_ok=True)  # finished: running it again returns its record, never resumes
         except OSError as exc:
             log(f"warning: could not delete {ckpt_path} ({exc.strerror or exc})")
-    wandb.finish({k: v for k, v in record.items() if k in ("test_acc", "val_acc", "params", "macs", "arch")})
+    wandb.finish(record, deploy=deploy_path if record.get("deploy_model") else None)
     log(summary_line(record, saved_to))
     return record
 
