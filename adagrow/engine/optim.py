@@ -23,21 +23,58 @@ def build_optimizer(
 ) -> torch.optim.Optimizer:
     """SGD (momentum, Nesterov off), Adam (coupled L2, as the thesis' recipe says) or AdamW.
 
-    A parameter may carry an ``lr_scale`` attribute (SplitGrow's per-layer learning rates): parameters
+    A parameter may carry an ``lr_scale`` attribute (a per-tensor learning-rate multiplier): parameters
     are grouped by it, in order of first appearance, and ``set_lr`` multiplies it into the group's lr.
     The grouping is a function of the parameters alone, so a rebuilt model gets the same groups and a
-    saved optimizer state loads into them."""
+    saved optimizer state loads into them.
+
+    A parameter may also carry an ``lr_mask`` attribute, a tensor of its shape holding a multiplier
+    per entry (SplitGrow's per-sub-network learning rates): see :func:`scale_updates`."""
     params = [p for p in params if p.requires_grad]
+    masked = [p for p in params if getattr(p, "lr_mask", None) is not None]
     scales = list(dict.fromkeys(getattr(p, "lr_scale", 1.0) for p in params))
     if scales != [1.0]:
         params = [{"params": [p for p in params if getattr(p, "lr_scale", 1.0) == s], "lr_scale": s} for s in scales]
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    raise AdaGrowError(f"unknown optimizer {name!r}; known: sgd, adam, adamw")
+        optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    elif name == "adam":
+        optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    elif name == "adamw":
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    else:
+        raise AdaGrowError(f"unknown optimizer {name!r}; known: sgd, adam, adamw")
+    if masked:
+        scale_updates(optimizer, masked)
+    return optimizer
+
+
+def scale_updates(optimizer: torch.optim.Optimizer, params: list[nn.Parameter]) -> None:
+    """Give every entry of ``params`` the learning rate lr·``p.lr_mask`` (entry by entry).
+
+    torch optimizers set one learning rate per parameter group, so the step runs at the group's lr and
+    a post-step hook multiplies each entry's change by its mask: θ ← θ_before + m·(θ_after − θ_before).
+    This is exactly the step an optimizer with lr·m would make for that entry, weight decay and
+    momentum included, for the three optimizers here: SGD's momentum buffer accumulates g + λθ and the
+    step is lr times the buffer (the buffer does not depend on lr, so later steps agree too); Adam's
+    step (coupled L2 inside g) is lr times a function of the moments; AdamW's decoupled decay and
+    its Adam step are both proportional to lr.  Scaling the gradient instead would be exact for plain
+    SGD only (Adam's step is invariant to the gradient's scale, and the weight-decay term would keep
+    the group's lr)."""
+    before: list[torch.Tensor] = []
+
+    def keep(opt, args, kwargs):
+        before[:] = [p.detach().clone() for p in params]
+
+    @torch.no_grad()
+    def scale(opt, args, kwargs):
+        for p, old in zip(params, before):
+            if p.lr_mask.device != p.device or p.lr_mask.dtype != p.dtype:
+                p.lr_mask = p.lr_mask.to(p)  # the model moved after the mask was made
+            p.sub_(old).mul_(p.lr_mask).add_(old)
+        before.clear()
+
+    optimizer.register_step_pre_hook(keep)
+    optimizer.register_step_post_hook(scale)
 
 
 def lr_at(step: int, total_steps: int, base_lr: float, warmup_steps: int = 0, min_lr: float = 0.0) -> float:

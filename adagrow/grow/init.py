@@ -78,8 +78,16 @@ def local_learning(
     steps: int,
     lr: float = 1e-3,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.cross_entropy,
+    weight_decay: float = 0.0,
+    every: int | None = None,
+    until: Callable[[float], bool] | None = None,
 ) -> int:
-    """Train only ``new_params`` (Adam, ``lr``) for ``steps`` batches; the rest stays unchanged.
+    """Train only ``new_params`` (Adam, ``lr``, coupled L2 ``weight_decay``) for at most ``steps``
+    batches; the rest stays unchanged.
+
+    With ``every`` and ``until``: after each ``every`` batches (an "epoch"), ``until`` gets the
+    training accuracy (percent) of those batches, counted as they were trained, and training ends
+    when it returns True (AutoGrow's AdamInit: epochs until the training accuracy recovers).
 
     Old parameters are frozen for the duration (no gradients are even computed for them).  BN running
     statistics of the whole model update as in any training step.  Returns the steps taken.
@@ -89,8 +97,8 @@ def local_learning(
     frozen = [p for p in model.parameters() if id(p) not in new_ids and p.requires_grad]
     for p in frozen:
         p.requires_grad_(False)
-    opt = torch.optim.Adam(new_params, lr=lr)
-    taken = 0
+    opt = torch.optim.Adam(new_params, lr=lr, weight_decay=weight_decay)
+    taken = correct = seen = 0
     was_training = model.training
     model.train()
     try:
@@ -98,9 +106,17 @@ def local_learning(
             if taken >= steps:
                 break
             opt.zero_grad(set_to_none=True)
-            loss_fn(model(x), y).backward()
+            logits = model(x)
+            loss_fn(logits, y).backward()
             opt.step()
             taken += 1
+            if until is not None and every:
+                correct += int((logits.detach().argmax(1) == y).sum())
+                seen += y.shape[0]
+                if taken % every == 0:
+                    if until(100.0 * correct / max(seen, 1)):
+                        break
+                    correct = seen = 0
     finally:
         for p in frozen:
             p.requires_grad_(True)

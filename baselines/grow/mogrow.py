@@ -4,10 +4,12 @@ An exponential moving average of every parameter and buffer is updated after eac
 (``ema_decay`` 0.9996; :meth:`MoGrowMethod.after_step`).  Depth grows in ``stages`` (4) equal stages
 from half the target depth to the full target (per block: 2, 3, 3, 4 for a target of 4).  At each
 growth the model first loads the EMA weights, then every block is rebuilt at its new depth from
-in-place copies of its own layers (AutoProg's ``new_idx``: layer j of the grown block copies old
-layer ⌊j·d/d′⌋, so 2 → 4 gives 0, 0, 1, 1); the EMA is grown the same way (it is the grown model's
-state).  The optimizer is rebuilt without state (AutoProg builds a fresh one); the harness' cosine
-keeps running.  BN running statistics are then re-estimated on ``recalibrate_batches`` training batches.
+in-place copies of its own layers (AutoProg's ``new_idx``, :func:`copy_index`: each old layer is
+repeated ⌊d′/d⌋ times and the last d′ mod d of them once more, so 2 → 4 gives 0, 0, 1, 1, 2 → 3 gives
+0, 1, 1 and 3 → 4 gives 0, 1, 2, 2); the EMA is grown the same way (it is the grown model's state).
+The optimizer is rebuilt without state (AutoProg builds a fresh one); the harness' cosine keeps running.
+BN running statistics of the whole grown model are then re-estimated on ``recalibrate_batches``
+training batches.
 
 Not implemented: AutoProg's search over depth / resolution (optional in the paper), and its resolution,
 RandAugment and drop-path ramps (the harness keeps data and augmentation the same for every method).
@@ -71,8 +73,12 @@ class MoGrowConfig:
 
 
 def copy_index(old: int, new: int) -> list[int]:
-    """AutoProg's ``new_idx``: which old layer each layer of the grown block copies (2 -> 4: 0, 0, 1, 1)."""
-    return [j * old // new for j in range(new)]
+    """Which old layer each layer of a block grown from ``old`` to ``new`` layers copies, as AutoProg's
+    ``new_idx`` (``prog/helpers.py``) maps them: every old layer ⌊new/old⌋ times, the last ``new mod old``
+    old layers once more (2 -> 4: 0, 0, 1, 1; 2 -> 3: 0, 1, 1; 3 -> 4: 0, 1, 2, 2), so the extra copies
+    go to the deep end of the block."""
+    times, extra = divmod(new, old)
+    return [i for i in range(old) for _ in range(times + (i >= old - extra))]
 
 
 class MoGrowMethod(GrowingBaseline):

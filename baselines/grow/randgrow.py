@@ -3,12 +3,19 @@
 *Where*: round-robin over the stages (blocks) still growing; one layer (one residual block for
 ResNets) appended at the end of the stage.  *When*: every ``grow_interval`` (K = 3) epochs.  *Stop*:
 when a growth is due, the stage grown most recently stops for good if the validation metric (running
-maximum, or EMA 0.95 without bias correction) gained less than ``tau`` (0.05) points over the last
-``window`` (J ≫ K) epochs; growth ends when every stage has stopped.  *Init* of the new layer:
-``gauinit`` (the model's own Kaiming init, then the layer's last BN γ, β ~ N(0, 1); AutoGrow's best),
-``zeroinit`` (that γ, β = 0: a residual block starts as the identity), ``adaminit`` (Kaiming, then
-Adam trains only that BN's γ, β for ``adam_init_steps`` batches) or ``thesis`` (the thesis' own
-RandGrow: every new tensor ~ N(0, 0.2)).  Optimizer state of old parameters is kept, new slots zero.
+maximum, or an EMA with decay 0.95 that starts at 0, without bias correction, as AutoGrow's
+``utils.ExponentialMovingAverage``) gained less than ``tau`` (0.05) points over the last ``window``
+(J ≫ K) epochs, measured against 0 while fewer than J + 1 epochs have been seen (AutoGrow's
+``delta`` on a short history); growth ends when every stage has stopped.  *Init* of the new layer,
+as AutoGrow's ``load_all``: in a residual layer (ResNet, bottleneck, MobileNetV3) the initialiser acts
+on its last BN's γ, β; a plain layer (VGG) keeps the model's default initialisation whatever the
+initialiser (AutoGrow re-initialises nothing in its plain nets).  ``gauinit`` (default init, then that
+γ, β ~ N(0, 1); AutoGrow's best), ``zeroinit`` (γ, β = 0: the residual block starts as the identity),
+``adaminit`` (Adam, lr 1e-3, L2 5e-4, trains only that γ, β, epoch by epoch, until the training
+accuracy of an epoch exceeds the one before the growth less 0.5 points, at most
+``adam_init_epochs`` (10) epochs; ``adam_init_steps`` gives a fixed number of batches instead) or
+``thesis`` (the thesis' own RandGrow: every new tensor ~ N(0, 0.2), plain layers included).
+Optimizer state of old parameters is kept, new slots zero.
 
 Standardised by the harness (README "Growing baselines"): AdaGrow's families and widths, the shared
 recipe (cosine over the whole run; AutoGrow's constant lr plus 200 tail epochs is not used), the
@@ -28,6 +35,7 @@ from adagrow.grow.init import local_learning
 from adagrow.grow.ops import grow_depth
 from adagrow.grow.policies import room
 from adagrow.methods import METHODS, MethodEntry
+from adagrow.models.cnn_blocks import VGGLayer
 from baselines.grow.common import GrowingBaseline, adagrow_config, check_common, growth_record, snapshot
 
 INITS = ("gauinit", "zeroinit", "adaminit", "thesis")
@@ -42,8 +50,10 @@ class RandGrowConfig:
     seed_arch: str | None = None  # None: one layer per stage, "1-1-1" (AutoGrow); the thesis' is "0-0-0"
     grow_interval: int = 3  # K: epochs between growths
     init: str = "gauinit"  # gauinit | zeroinit | adaminit | thesis (N(0, 0.2) on every new tensor)
-    adam_init_steps: int = 50  # adaminit: batches of Adam on the new BN's γ, β alone
+    adam_init_epochs: int = 10  # adaminit: at most this many epochs of Adam on the new BN's γ, β alone
+    adam_init_steps: int | None = None  # adaminit: a fixed number of batches instead (the harness' former 50)
     adam_init_lr: float = 1e-3  # adaminit: Adam's learning rate
+    adam_init_weight_decay: float = 5e-4  # AutoGrow's local Adam
     stop: str = "auto"  # auto (per-stage τ / J rule) | none (grow until grow_until)
     stop_metric: str = "max"  # max (running maximum of val accuracy) | ema (EMA, decay ``ema``)
     ema: float = 0.95  # decay of the validation-accuracy EMA (stop_metric=ema)
@@ -67,6 +77,8 @@ class RandGrowConfig:
             raise AdaGrowError("grow_until must be in (0, 1]")
         if not 0.0 <= self.ema < 1.0:
             raise AdaGrowError("ema must be in [0, 1)")
+        if self.adam_init_epochs < 1 or (self.adam_init_steps is not None and self.adam_init_steps < 1):
+            raise AdaGrowError("adam_init_epochs and adam_init_steps must be at least 1")
 
 
 class RandGrowMethod(GrowingBaseline):
@@ -82,18 +94,21 @@ class RandGrowMethod(GrowingBaseline):
 
     # ----------------------------------------------------------------------------- decisions
     def _smooth(self, acc: float) -> float:
-        if not self.metric:
-            return acc
-        last = self.metric[-1]
-        return max(last, acc) if self.baseline_config.stop_metric == "max" else self.baseline_config.ema * last + (
-            1 - self.baseline_config.ema) * acc
+        """AutoGrow's metrics: the running maximum starts at the first value, the EMA at 0."""
+        cfg = self.baseline_config
+        if cfg.stop_metric == "max":
+            return max(self.metric[-1], acc) if self.metric else acc
+        last = self.metric[-1] if self.metric else 0.0
+        return cfg.ema * last + (1 - cfg.ema) * acc
 
     def _check_last_stage(self, epoch: int) -> None:
         """AutoGrow's stop: the stage grown most recently stops when the metric gained < τ over J epochs."""
         cfg, stage = self.baseline_config, self.model.last_grown_block
-        if cfg.stop != "auto" or stage is None or stage in self.stopped_stages or len(self.metric) <= cfg.window:
+        if cfg.stop != "auto" or stage is None or stage in self.stopped_stages:
             return
-        if self.metric[-1] - self.metric[-1 - cfg.window] < cfg.tau:
+        # a history shorter than the window is measured against 0, as AutoGrow's ``delta`` does
+        start = self.metric[-1 - cfg.window] if len(self.metric) > cfg.window else 0.0
+        if self.metric[-1] - start < cfg.tau:
             self.stopped_stages[stage] = epoch + 1
 
     def _open_stages(self) -> list[int]:
@@ -126,16 +141,20 @@ class RandGrowMethod(GrowingBaseline):
         before = snapshot(model)
         event = grow_depth(model, stage=stage)
         layer = model.blocks[stage][-1]
-        self._init_last_bn(ctx, model, layer)
+        init = self._init_new_layer(ctx, model, layer, metrics)
         self._new_bns = [m for m in layer.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-        event = growth_record(model, epoch, metrics, before, {**event, "init": cfg.init,
+        event = growth_record(model, epoch, metrics, before, {**event, "init": cfg.init, **init,
                                                               "stopped_stages": dict(self.stopped_stages)})
         self.events.append(event)
         return ModelChange(model=model, event=event)
 
-    def _init_last_bn(self, ctx: RunContext, model, layer) -> None:
-        """AutoGrow's initialisers act on the new layer's last BN (bn2 of a basic block, bn3 of a bottleneck)."""
+    def _init_new_layer(self, ctx: RunContext, model, layer, metrics: dict[str, float]) -> dict[str, Any]:
+        """AutoGrow's initialisers act on a residual layer's last BN (bn2 of a basic block, bn3 of a
+        bottleneck, the projection's BN of a MobileNetV3 layer); a plain layer keeps its default init.
+        Returns what was done, for the growth record."""
         cfg = self.baseline_config
+        if cfg.init == "thesis" or isinstance(layer, VGGLayer):
+            return {"reinit": "every new tensor" if cfg.init == "thesis" else "none (plain layer: default init)"}
         bn = layer.units()[-1].bn
         if cfg.init == "gauinit":
             gen = torch.Generator().manual_seed(model.rng.getrandbits(63))
@@ -147,7 +166,23 @@ class RandGrowMethod(GrowingBaseline):
                 bn.weight.zero_()
                 bn.bias.zero_()
         elif cfg.init == "adaminit" and ctx.train_batches is not None:
-            local_learning(model, [bn.weight, bn.bias], ctx.train_batches(), cfg.adam_init_steps, cfg.adam_init_lr)
+            return {"reinit": "last BN", "adam_init_batches": self._adam_init(ctx, model, bn, metrics)}
+        return {"reinit": "last BN"}
+
+    def _adam_init(self, ctx: RunContext, model, bn, metrics: dict[str, float]) -> int:
+        """AutoGrow's AdamInit: epochs of Adam on the new γ, β until an epoch's training accuracy beats
+        the last one before the growth less 0.5 points (at most ``adam_init_epochs``); or a fixed
+        ``adam_init_steps`` batches.  Returns the batches trained."""
+        cfg = self.baseline_config
+        params = [bn.weight, bn.bias]
+        train = dict(lr=cfg.adam_init_lr, weight_decay=cfg.adam_init_weight_decay)
+        if cfg.adam_init_steps is not None:
+            return local_learning(model, params, ctx.train_batches(), cfg.adam_init_steps, **train)
+        epoch = max(1, ctx.steps_per_epoch)
+        before = metrics.get("train_acc")  # the runner always reports it; without it the budget is used up
+        until = None if before is None else (lambda acc: acc > before - 0.5)
+        return local_learning(model, params, ctx.train_batches(), cfg.adam_init_epochs * epoch, **train,
+                              every=epoch, until=until)
 
     # ----------------------------------------------------------------------------- record, resume
     def summary(self) -> dict[str, Any]:

@@ -16,12 +16,16 @@ conv, its kernel area).  Old weights of every
 conv followed by a BN are multiplied by c = C_in,t / C_in,t+1 (variance transfer) and that BN's running
 mean by c and running variance to c²(σ² + ε) − ε, which keeps the eval-mode output exact (the paper:
 σ² by c²).  The head and the SE gate conv have no BN after them, so their old weights are left alone.
-*Learning rate*: after each growth every weight tensor that gained entries gets its own rate
-η_t = η(step)·‖W_Δt‖_F / ‖W₀‖_F (W_Δt: the entries it gained, W₀: the tensor at the seed), through the
-parameter's ``lr_scale`` (``adagrow.engine.optim``).  The paper's learning rates are per sub-network
-(the weights added at growth t); torch optimizers set rates per tensor, so the harness applies the
-latest growth's ratio to the whole tensor.  μP's per-layer multipliers and the batch-size adaptation
-are not implemented.  Depth does not grow (the paper has none): the architecture is ``arch``.
+*Learning rate* (the paper's adaptation): the weights are partitioned by the growth that added
+them, W = {W₀, W_Δ1, …, W_ΔT}; the seed's entries keep η₀ and the entries added at growth t train at
+η_t = η₀·‖W_Δt‖_F / ‖W₀‖_F from then on (η₀: the run's scheduled lr at each step).  The ratio is taken
+layer by layer (W₀: the layer's weight at the seed, at initialisation; W_Δt: the entries it gained at
+growth t, as initialised), once, when the part is added.  Each weight tensor carries a mask of these
+ratios entry by entry (``lr_mask``) and the optimizer scales each entry's step by it
+(:func:`adagrow.engine.optim.scale_updates`: exactly a per-part learning rate for SGD with momentum
+and weight decay, Adam and AdamW).  BN parameters and biases keep η₀.  μP's per-layer multipliers
+and the batch-size adaptation are not implemented.  Depth does not grow (the paper has none): the
+architecture is ``arch``.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ class SplitGrowConfig:
     first_stage_epochs: float = 8.0  # T₀
     stage_growth: float = 0.2  # T_{t+1} = T_t·(1 + stage_growth)
     grow_interval: int | None = None  # fixed epochs between growths instead of geometric stages
-    lr_adaptation: bool = True  # η_t = η₀‖W_Δt‖/‖W₀‖ per weight tensor
+    lr_adaptation: bool = True  # the entries added at growth t train at η₀‖W_Δt‖/‖W₀‖ (per layer)
 
     def __post_init__(self):
         check_common(self.family, self.blocks, self.arch, "arch")
@@ -176,6 +180,15 @@ def widen(old_model: GrowableCNN, widths: tuple[int, ...], gen: torch.Generator
     return new_model, param_map, gained
 
 
+def lr_mask(parts: list[tuple[tuple[int, ...], float]]) -> torch.Tensor:
+    """Each entry's learning-rate multiplier: the ratio of the growth that added it (``parts``: the
+    nested shapes, seed first, each with its ratio; the leading slices hold the older entries)."""
+    mask = torch.full(parts[-1][0], parts[-1][1])
+    for shape, ratio in reversed(parts[:-1]):
+        mask[tuple(slice(0, n) for n in shape)] = ratio
+    return mask
+
+
 class SplitGrowMethod(GrowingBaseline):
     name = "splitgrow"
 
@@ -184,7 +197,9 @@ class SplitGrowMethod(GrowingBaseline):
         super().__init__(cfg, adagrow_config(cfg, seed_arch="-".join(map(str, cfg.depths))))
         self.step = 0  # index into the width schedule
         self.seed_norms: dict[str, float] = {}  # ‖W₀‖ of every weight at the seed
-        self.lr_scales: dict[str, float] = {}
+        # per weight: [(shape, ratio)] of the seed (ratio 1) and of each growth that widened it; the
+        # entries inside a shape and outside the one before it were added by that growth
+        self.lr_parts: dict[str, list[tuple[tuple[int, ...], float]]] = {}
 
     def build_model(self, ctx: RunContext) -> nn.Module:
         cfg = self.baseline_config
@@ -195,14 +210,24 @@ class SplitGrowMethod(GrowingBaseline):
             model = GrowableCNN(self._family(ctx), cfg.depths, ctx.num_classes, ctx.input_size[0],
                                 policy=self.config.policy(), seed=ctx.config.seed, widths=self.widths[0])
             self.seed_norms = {n: float(p.detach().norm()) for n, p in model.named_parameters() if p.dim() > 1}
+            self.lr_parts = {n: [(tuple(p.shape), 1.0)] for n, p in model.named_parameters() if p.dim() > 1}
         self.model = model
-        self._apply_lr_scales(model)
+        self._apply_lr_masks(model)
         return model
 
-    def _apply_lr_scales(self, model: nn.Module) -> None:
+    def _apply_lr_masks(self, model: nn.Module) -> None:
         for name, p in model.named_parameters():
-            if name in self.lr_scales:
-                p.lr_scale = self.lr_scales[name]
+            parts = self.lr_parts.get(name, [])
+            if len(parts) > 1:
+                p.lr_mask = lr_mask(parts)
+
+    def _add_lr_parts(self, model: nn.Module, gained: dict[str, float]) -> None:
+        """η_t/η₀ = ‖W_Δt‖/‖W₀‖ for the entries each weight gained (1 where either norm is 0, which
+        would otherwise freeze the part or divide by zero)."""
+        shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+        for name, norm in gained.items():
+            seed = self.seed_norms.get(name, 0.0)
+            self.lr_parts.setdefault(name, []).append((shapes[name], norm / seed if seed > 0 and norm > 0 else 1.0))
 
     def on_epoch_end(self, ctx: RunContext, epoch: int, model, metrics: dict[str, float]) -> ModelChange | None:
         cfg = self.baseline_config
@@ -215,12 +240,14 @@ class SplitGrowMethod(GrowingBaseline):
         gen = torch.Generator().manual_seed(model.rng.getrandbits(63))
         new_model, param_map, gained = widen(model, self.widths[target], gen)
         if cfg.lr_adaptation:
-            self.lr_scales.update({n: g / self.seed_norms[n] for n, g in gained.items() if self.seed_norms.get(n)})
-            self._apply_lr_scales(new_model)
+            self._add_lr_parts(new_model, gained)
+            self._apply_lr_masks(new_model)
         self.step = target
+        ratios = [self.lr_parts[n][-1][1] for n in gained if cfg.lr_adaptation]
         event = growth_record(new_model, epoch, metrics, before, {
             "kind": "width", "where": "every layer", "what": f"widths {list(widths_before)} -> {list(new_model.widths)}",
-            "widths": list(new_model.widths), "step": target})
+            "widths": list(new_model.widths), "step": target,
+            "lr_ratios": [min(ratios), max(ratios)] if ratios else None})  # of the parts this growth added
         self.events.append(event)
         self.model = new_model
         return ModelChange(model=new_model, event=event, param_map=param_map)
@@ -229,11 +256,13 @@ class SplitGrowMethod(GrowingBaseline):
         return {**super().summary(), "widths": list(self.model.widths) if self.model is not None else None}
 
     def own_state(self) -> dict[str, Any]:
-        return {"step": self.step, "seed_norms": dict(self.seed_norms), "lr_scales": dict(self.lr_scales)}
+        return {"step": self.step, "seed_norms": dict(self.seed_norms),
+                "lr_parts": {n: [[list(shape), r] for shape, r in parts] for n, parts in self.lr_parts.items()}}
 
     def load_own_state(self, state: dict[str, Any]) -> None:
         self.step = state["step"]
-        self.seed_norms, self.lr_scales = dict(state["seed_norms"]), dict(state["lr_scales"])
+        self.seed_norms = dict(state["seed_norms"])
+        self.lr_parts = {n: [(tuple(shape), r) for shape, r in parts] for n, parts in state["lr_parts"].items()}
 
 
 METHODS.register("splitgrow", MethodEntry(SplitGrowConfig, SplitGrowMethod,
