@@ -83,7 +83,7 @@ def test_descriptions_come_from_the_field_docs():
     # a comment continued on the next line, and a comment block above a field
     assert docs["init"].endswith("local-learning (Table 3-9); None: inherited (thesis), gaussian 0.2 (code)")
     assert docs["grow_until"].startswith("Growth may happen only before this fraction of the epoch budget")
-    assert field_help(RunConfig, "threads") == "CPU threads for training and latency (default: torch's default)"
+    assert field_help(RunConfig, "threads") == "CPU threads for training (default: torch's default)"
 
 
 def test_attribute_docstrings_win_over_comments_and_percent_is_escaped_for_argparse():

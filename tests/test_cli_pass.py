@@ -25,7 +25,8 @@ def test_train_names_full_paths_stamps_its_lines_and_force_runs_afresh(tmp_path,
     assert main([*TRAIN, "--data-dir", "data", "--output", "runs", "--suite", "mnist"]) == 0
     out = capsys.readouterr().out
     (rec,) = read_records(tmp_path / "runs" / "mnist.jsonl")
-    assert "record -> runs/mnist.jsonl" in out  # the full path, not "mnist.jsonl"
+    (line,) = [line for line in out.splitlines() if "record -> " in line]
+    assert line.endswith(", runs/mnist.jsonl")  # the full path, not "mnist.jsonl" (after the run's record.json)
     assert f"model -> {rec['deploy_model']}" in out and Path(rec["deploy_model"]).is_file()
     assert rec["deploy_model"].startswith("runs/runs/")
     lines = [line for line in out.splitlines() if line.strip()]
@@ -51,7 +52,7 @@ def test_missing_data_names_the_path_the_user_typed_not_the_symlink(tmp_path, ca
     monkeypatch.chdir(tmp_path)
     (tmp_path / "real-data").mkdir()
     (tmp_path / "data-link").symlink_to(tmp_path / "real-data")
-    assert main(["train", "--dataset", "cifar10", "--data-dir", "data-link", "--output", "out"]) == 2
+    assert main(["train", "--dataset", "cifar10", "--model", "resnet18", "--data-dir", "data-link", "--output", "out"]) == 2
     err = capsys.readouterr().err
     assert "data-link" in err and "real-data" not in err
 

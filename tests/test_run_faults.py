@@ -112,7 +112,8 @@ def test_unwritable_output_directory_the_summary_says_where_the_record_went(tiny
     monkeypatch.setattr(runner, "append_record", refused)
     lines = []
     rec = run(_cfg(tiny_mnist, tmp_path, epochs=1), log=lines.append)
-    where = lines[-1].split("record -> ")[1]
+    (line,) = [line for line in "\n".join(lines).splitlines() if "record -> " in line]
+    where = line.split("record -> ")[1]
     assert rec["status"] == "ok" and where == str(_run_dir(_cfg(tiny_mnist, tmp_path, epochs=1).resolved()) / "record.json")
 
 

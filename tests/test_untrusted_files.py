@@ -65,7 +65,7 @@ def test_quantize_checkpoint_runs_no_code(tmp_path, capsys):
 def _run_dir_of(monkeypatch, argv):
     configs = []
     with monkeypatch.context() as m:
-        m.setattr(runner, "run", configs.append)
+        m.setattr(runner, "run", lambda cfg, **kw: configs.append(cfg))
         assert main(argv) == 0
     return configs[0].resolved()
 

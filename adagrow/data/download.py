@@ -17,27 +17,13 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 from adagrow.data.registry import DatasetSpec
 from adagrow.data.staging import is_writable
-from adagrow.data.validation import file_digest
+from adagrow.data.validation import MANIFEST_DIR, file_digest, manifest_path, read_manifest  # noqa: F401
 from adagrow.errors import DatasetError
 
-MANIFEST_DIR = ".adagrow"
 STAGING_DIR = ".partial"
-
-
-def manifest_path(data_dir: Path, name: str) -> Path:
-    return Path(data_dir) / MANIFEST_DIR / f"{name}.json"
-
-
-def read_manifest(data_dir: Path, name: str) -> dict[str, Any] | None:
-    path = manifest_path(data_dir, name)
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def files_under(data_dir: Path, tops: list[str]) -> list[str]:

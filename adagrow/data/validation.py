@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import tarfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -121,10 +122,25 @@ def check(spec: DatasetSpec, data_dir: Path) -> tuple[str, str]:
     return "verified", f"{len(checks.md5)} files match their published md5s"
 
 
+# What `--download` recorded about the files it fetched (source and SHA-256s), next to the data: written by
+# adagrow/data/download.py, read here to verify the files on every later check.
+MANIFEST_DIR = ".adagrow"
+
+
+def manifest_path(data_dir: Path, name: str) -> Path:
+    return Path(data_dir) / MANIFEST_DIR / f"{name}.json"
+
+
+def read_manifest(data_dir: Path, name: str) -> dict[str, Any] | None:
+    path = manifest_path(data_dir, name)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _check_recorded(spec: DatasetSpec, data_dir: Path, layout: tuple[str, ...]) -> tuple[str, str] | None:
     """Check against the SHA-256s recorded when ``--download`` fetched this layout (None: no record)."""
-    from adagrow.data.download import read_manifest
-
     record = read_manifest(data_dir, spec.name)
     if record is None or tuple(record.get("layout", ())) != tuple(layout):
         return None
