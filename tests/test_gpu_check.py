@@ -69,6 +69,20 @@ def test_a_part_is_stopped_at_its_deadline():
     assert gpu_check.within(time.perf_counter() + 5, lambda: 7) == ("ok", 7)
 
 
+def test_the_deadline_holds_when_the_process_was_started_with_sigint_ignored():
+    # `nox -s gpu &` in a script starts Python with SIGINT ignored; the budget must still stop a part
+    import signal
+
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        t0 = time.perf_counter()
+        assert gpu_check.within(t0 + 0.3, lambda: time.sleep(5)) == ("stopped at budget", None)
+        assert time.perf_counter() - t0 < 2
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # restored
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def test_the_full_check_wants_a_gpu_and_a_positive_budget(tmp_path):
     if gpu_check.torch.cuda.is_available():
         pytest.skip("a GPU is here")

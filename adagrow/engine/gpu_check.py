@@ -147,6 +147,11 @@ def within(deadline: float, fn: Callable[[], Any]) -> tuple[str, Any]:
         # a real SIGINT (not _thread.interrupt_main): it also wakes a main thread blocked in a system call
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
+    # A process started in the background by a non-interactive shell (`cmd &` in a script) inherits SIGINT as
+    # ignored, and the deadline would never stop anything: take Ctrl-C's default handler for the part's duration.
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(max(0.0, deadline - time.perf_counter()), interrupt)
     timer.start()
     try:
@@ -160,6 +165,9 @@ def within(deadline: float, fn: Callable[[], Any]) -> tuple[str, Any]:
         if not fired.is_set():
             raise
         return "stopped at budget", None
+    finally:
+        if previous is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     return "ok", result
 
 
