@@ -42,8 +42,11 @@ def _seconds(rec: dict, phases: tuple[str, ...] | None = None) -> str:
     return f"{total:.0f}s"
 
 
-def _smoke(rec: dict) -> str:
-    return " (smoke)" if rec.get("profile") == "smoke" else ""
+def _profile(rec: dict) -> str:
+    """Every row names its profile unless it is the thesis' own (``full``): the rows of one table may come from
+    different profiles (a smoke search beside a converged reference model), and must say so."""
+    profile = rec.get("profile") or "full"
+    return "" if profile == "full" else f" ({profile})"
 
 
 def bamc_grid(records: list[dict]) -> render.Grid:
@@ -55,7 +58,7 @@ def bamc_grid(records: list[dict]) -> render.Grid:
                 rows.append([dataset, entry.name, NOT_RUN, "", "", "", "", PAPER])
                 continue
             info = rec["bamc"]
-            name = entry.name + _smoke(rec)
+            name = entry.name + _profile(rec)
             allocation = info.get("allocation", "dp")
             label = "BAMC" if allocation == "dp" else f"{allocation} allocation"
             if allocation == "dp" and info.get("bits_status"):
@@ -99,7 +102,7 @@ def aps_grid(records: list[dict]) -> render.Grid:
                 rows.append([dataset, name, NOT_RUN, "", "", "", "", "", PAPER])
                 continue
             lat = next(iter(rec["latency_ms"].values()))["median_ms"] if rec.get("latency_ms") else None
-            rows.append([dataset, name + _smoke(rec), rec.get("arch") or "—", _acc(rec["test_acc"]),
+            rows.append([dataset, name + _profile(rec), rec.get("arch") or "—", _acc(rec["test_acc"]),
                          format_count(rec["params"]), format_count(rec["macs"]), _acc(lat), _seconds(rec), PAPER])
     return render.Grid(
         "APS vs AdaGrow vs fixed (ours; paper column empty)",
