@@ -27,7 +27,8 @@ def test_the_embedded_leaderboard_is_the_generated_one():
     generated = [line for line in (ROOT / "reports" / "tables" / linked).read_text(encoding="utf-8").splitlines()
                  if line.startswith("|")]
     embedded = [line for line in README.splitlines() if line.startswith("|")]
-    assert embedded == generated
+    start = embedded.index(generated[0])  # the README's other table (methods) comes after it
+    assert embedded[start:start + len(generated)] == generated
     for other in re.findall(r"\(reports/tables/(leaderboard-[a-z0-9-]+\.md)\)", README):
         assert (ROOT / "reports" / "tables" / other).is_file()
     plot = re.search(r"\((reports/tables/plots/pareto-[a-z0-9-]+\.png)\)", README).group(1)
