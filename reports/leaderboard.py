@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from reports import render
-from reports.match import PROFILE_PREFERENCE, is_training, latency_of, numerics_of, phase_seconds, record_tag
+from reports.formatting import format_count
+from reports.match import PROFILE_PREFERENCE, is_training, latency_of, latest_per_seed, numerics_of, phase_seconds, record_tag
 from reports.stats import Estimate, mean_ci, paired_difference
 
 Record = dict[str, Any]
@@ -30,13 +31,6 @@ def is_episodic(record: Record) -> bool:
     return "meta_train_final" in record or record.get("kind") == "meta"
 
 
-def _latest_per_seed(records: list[Record]) -> dict[Any, Record]:
-    by_seed: dict[Any, Record] = {}
-    for r in records:
-        by_seed[r.get("seed")] = r
-    return by_seed
-
-
 def runs_by_row(records: list[Record], dataset: str, profile: str) -> dict[str, dict[Any, Record]]:
     """tag -> {seed: its latest ok record} for one dataset and profile, newest numerics version of each tag."""
     rows: dict[str, list[Record]] = defaultdict(list)
@@ -47,7 +41,7 @@ def runs_by_row(records: list[Record], dataset: str, profile: str) -> dict[str, 
     out = {}
     for tag, runs in rows.items():
         newest = max(map(numerics_of, runs))
-        out[tag] = _latest_per_seed([r for r in runs if numerics_of(r) == newest])
+        out[tag] = {r.get("seed"): r for r in latest_per_seed([r for r in runs if numerics_of(r) == newest])}
     return out
 
 
@@ -62,12 +56,7 @@ def _mean_of(values: list[float | None]) -> float | None:
 
 
 def _count(x: float | None) -> str:
-    if x is None:
-        return "—"
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(x) >= scale:
-            return f"{x / scale:.2f}{suffix}"
-    return f"{x:.0f}"
+    return "—" if x is None else format_count(x)
 
 
 def _latency(runs: list[Record]) -> str:

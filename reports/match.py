@@ -89,7 +89,7 @@ def is_quant(record: Record) -> bool:
     return "precision" in record and "accuracy" in record
 
 
-def _latest_per_seed(records: list[Record]) -> list[Record]:
+def latest_per_seed(records: list[Record]) -> list[Record]:
     """Keep the last record of each seed (records are in file order, so the latest run wins)."""
     by_seed: dict[Any, Record] = {}
     for r in records:
@@ -125,7 +125,7 @@ def select_runs(records: Iterable[Record], dataset: str, tag: str) -> list[Recor
         return [b for b in map(before_finetuning, select_runs(records, dataset, tag + "-ft")) if b is not None]
     ok = [r for r in records if is_training(r) and r.get("status") == "ok" and r.get("dataset") == dataset
           and record_tag(r) == tag]
-    return _latest_per_seed(one_profile(ok))
+    return latest_per_seed(one_profile(ok))
 
 
 def before_finetuning(record: Record) -> Record | None:
@@ -238,10 +238,10 @@ def quant_accuracy(records: Iterable[Record], dataset: str, tag: str, select: di
     """
     records = list(records)
     mine = [r for r in records if is_quant(r) and r.get("dataset") == dataset and record_tag(r) == tag]
-    hits = _latest_per_seed([r for r in mine if all(r.get(k) == v for k, v in select.items())])
+    hits = latest_per_seed([r for r in mine if all(r.get(k) == v for k, v in select.items())])
     field = "accuracy"
     if not hits and select.get("precision") == "fp32":
-        hits, field = _latest_per_seed([r for r in mine if r.get("fp32_accuracy") is not None]), "fp32_accuracy"
+        hits, field = latest_per_seed([r for r in mine if r.get("fp32_accuracy") is not None]), "fp32_accuracy"
     used = [r for r in hits if r.get(field) is not None]
     if not used:
         return None
