@@ -23,6 +23,11 @@ class Entry:
     # part of the converged CPU selection run under ``--profile reference`` (issue 19: the rows a 2-core machine
     # can afford to converge, three seeds each)
     reference: bool = False
+    # Options taken, when the suite runs, from the same seed's ok run of another entry (issue 19: a shared pruning
+    # base, growers capped at AdaGrow's size, a fixed model of the grown size): option name -> (what, suite, entry),
+    # ``what`` one of ``suites.derive.DERIVED``: "checkpoint" (that run's deploy.pt), "params_cap" (its final
+    # parameter count plus the cap's 10% band), "arch" (its final architecture).  The entry waits for that run.
+    derive: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
 
 SUITES: Registry[list[Entry]] = Registry("suite")
