@@ -83,37 +83,105 @@ def _select(args: argparse.Namespace) -> list[Entry]:
 
 
 def run_suite(args: argparse.Namespace) -> int:
-    """Run (or list, or show the state of) a suite's entries × seeds; 0 if none failed, 1 if any did."""
+    """Run (or list, or show the state of) a suite's entries × seeds; 0 if every one ran or was done before, 1
+    if any failed or still waits for another entry's run (``Entry.derive``)."""
     from adagrow.records.store import read_records
-    from suites.executors import execute, executor_options, jobs_for, parse_seeds
+    from suites.executors import execute, executor_options, parse_seeds
 
     suite = args.name if args.suite == "adhoc" else args.suite
     seeds = parse_seeds(args.seeds) if args.seeds else (args.seed,)
     opts = executor_options(args)  # before any work: a missing submitit / Ray is one message
-    jobs = jobs_for([(e, run_config_for(e, args, suite)) for e in _select(args)], seeds)
+    entries = _select(args)
+    jobs, waiting = _jobs(entries, seeds, args, suite)
     for job in jobs:  # the runner's own checks, for every job before any runs (or is listed): one line
         job.cfg.resolved().validate()
     results = Path(args.output) / f"{suite}.jsonl"
     records = read_records(results) if results.exists() else []
     if args.list or args.status:
-        print(status_table(suite, jobs, records, results, with_state=args.status))
+        print(status_table(suite, jobs, records, results, with_state=args.status, waiting=waiting))
         return 0
     outcomes: dict[str, Outcome] = {}
-    todo = []
-    for job in jobs:
-        done = None if args.force else _done(records, job.cfg)
-        if done is not None:
-            print(f"{job.label}: done (test {_pct(done.get('test_acc'))}), skipped; --force reruns it", flush=True)
-            outcomes[job.label] = Outcome(job.label, "done", done)
-        else:
-            todo.append(job)
-    if args.force:
-        _set_aside_all(todo, outcomes)
-    todo = [job for job in todo if job.label not in outcomes]
-    outcomes.update((o.name, o) for o in execute(todo, opts))
-    ordered = [outcomes[job.label] for job in jobs]
+    passes = 0
+    while True:  # a second pass runs the derived jobs whose sources this invocation just produced
+        passes += 1
+        todo = []
+        for job in jobs:
+            if job.label in outcomes:
+                continue
+            done = None if args.force else _done(records, job.cfg)
+            if done is not None:
+                print(f"{job.label}: done (test {_pct(done.get('test_acc'))}), skipped; --force reruns it", flush=True)
+                outcomes[job.label] = Outcome(job.label, "done", done)
+            elif (gone := _missing_base(job)) is not None:
+                outcomes[job.label] = Outcome(job.label, "waiting", error=gone)
+            else:
+                todo.append(job)
+        if args.force:
+            _set_aside_all(todo, outcomes)
+        todo = [job for job in todo if job.label not in outcomes]
+        outcomes.update((o.name, o) for o in execute(todo, opts))
+        if not waiting or passes > len(entries):
+            break
+        jobs_now, waiting = _jobs(entries, seeds, args, suite, only=set(waiting))
+        if not jobs_now:
+            break
+        for job in jobs_now:
+            job.cfg.resolved().validate()
+        jobs += jobs_now
+        records = read_records(results) if results.exists() else []
+    outcomes.update((label, Outcome(label, "waiting", error=why)) for label, why in waiting.items())
+    order = [job.label for job in jobs] + [label for label in waiting]
+    ordered = [outcomes[label] for label in sorted(outcomes, key=order.index)]
     print(summary_table(suite, ordered, results), flush=True)
-    return 1 if any(o.status == "failed" for o in ordered) else 0
+    return 1 if any(o.status in ("failed", "waiting") for o in ordered) else 0
+
+
+def _jobs(entries: list[Entry], seeds: tuple[int, ...], args: argparse.Namespace, suite: str,
+          only: set[str] | None = None):
+    """The jobs (entry × seed) whose configs can be built now, and {label: why} for the derived ones that
+    wait for another entry's run.  ``only``: just these labels (the waiting ones of an earlier pass)."""
+    from adagrow.records.store import read_records
+    from suites.derive import resolve
+    from suites.executors import Job, jobs_for
+
+    plain = [e for e in entries if not e.derive]
+    jobs = [] if only is not None else jobs_for([(e, run_config_for(e, args, suite)) for e in plain], seeds)
+    waiting: dict[str, str] = {}
+    cache: dict[str, list] = {}
+
+    def records_of(name: str) -> list:
+        if name not in cache:
+            path = Path(args.output) / f"{name}.jsonl"
+            cache[name] = read_records(path) if path.exists() else []
+        return cache[name]
+
+    for entry in (e for e in entries if e.derive):
+        for seed in seeds:
+            label = entry.name if len(seeds) == 1 else f"{entry.name}/s{seed}"
+            if only is not None and label not in only:
+                continue
+            got = resolve(entry, seed, suite=suite, config_for=lambda e, s: run_config_for(e, args, s),
+                          entry_of=_entry_of, records_of=records_of, done=_done)
+            if got.cfg is None:
+                waiting[label] = got.waiting
+            else:
+                jobs.append(Job(label, f"{suite}/{entry.name}/s{seed}", got.cfg, sources=got.sources))
+    return jobs, waiting
+
+
+def _entry_of(suite: str, name: str) -> Entry:
+    from adagrow.errors import AdaGrowError
+
+    found = [e for e in _load().get(suite) if e.name == name]
+    if not found:
+        raise AdaGrowError(f"suite {suite!r} has no entry {name!r} (named by another entry's derive)")
+    return found[0]
+
+
+def _missing_base(job) -> str | None:
+    from suites.derive import Resolved, missing_checkpoint
+
+    return missing_checkpoint(Resolved(job.cfg, None, job.sources)) if job.sources else None
 
 
 def _set_aside_all(jobs, outcomes: dict[str, Outcome]) -> None:
@@ -127,20 +195,26 @@ def _set_aside_all(jobs, outcomes: dict[str, Outcome]) -> None:
             _set_aside(job.run_dir)
 
 
-def status_table(suite: str, jobs, records: list[dict[str, Any]], results: Path, *, with_state: bool) -> str:
+def status_table(suite: str, jobs, records: list[dict[str, Any]], results: Path, *, with_state: bool,
+                 waiting: dict[str, str] | None = None) -> str:
     """``--list``: each entry × seed with its method and recipe, and whether it is done; ``--status``:
     done / running / failed / pending with where it runs or why it failed."""
     from suites.executors import job_state
 
-    width = max([len("entry"), *(len(j.label) for j in jobs)])
-    lines = [f"suite {suite}: {len(jobs)} runs; records in {results}"]
+    waiting = waiting or {}
+    width = max([len("entry"), *(len(j.label) for j in jobs), *(len(label) for label in waiting)])
+    lines = [f"suite {suite}: {len(jobs) + len(waiting)} runs; records in {results}"]
     for job in jobs:
         if with_state:
             state, detail = job_state(job, records)
+            if state == "pending" and (gone := _missing_base(job)) is not None:
+                state, detail = "waiting", gone
             lines.append(f"  {job.label:<{width}}  {state:<8} {_clip(first_line(detail), 110)}")
         else:
             done = "done" if _done(records, job.cfg) else ""
             lines.append(f"  {job.label:<{width}}  {job.cfg.method:<10} {job.cfg.recipe.name:<20} {done}")
+    for label, why in waiting.items():  # derived jobs whose source run has no record yet
+        lines.append(f"  {label:<{width}}  {'waiting':<8} {_clip(why, 110)}")
     return "\n".join(lines)
 
 
@@ -155,15 +229,18 @@ def summary_table(suite: str, outcomes: list[Outcome], results: Path) -> str:
     """The end-of-suite table: one row per entry with its status and, when it has one, its result."""
     from adagrow.engine.progress import format_duration
 
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "done", "failed", "running")}
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "done", "failed", "running", "waiting")}
     width = max([len("entry"), *(len(o.name) for o in outcomes)])
     running = f", {counts['running']} running elsewhere" if counts["running"] else ""
+    running += f", {counts['waiting']} waiting for another run" if counts["waiting"] else ""
     lines = [f"\nsuite {suite}: {counts['ok']} ran, {counts['done']} done before (skipped), {counts['failed']} failed{running}; "
              f"records in {results}",
              f"  {'entry':<{width}}  {'status':<7} {'test acc':>8} {'params':>9} {'MACs':>10} {'time':>7}"]
     for o in outcomes:
-        if o.status in ("failed", "running"):
-            lines.append(f"  {o.name:<{width}}  {o.status.upper():<7} {_clip(first_line(o.error) or o.status, 100)}")
+        if o.status in ("failed", "running", "waiting"):
+            # what a waiting run needs is a command to copy: never clipped
+            why = first_line(o.error) if o.status == "waiting" else _clip(first_line(o.error) or o.status, 100)
+            lines.append(f"  {o.name:<{width}}  {o.status.upper():<7} {why}")
             continue
         r = o.record or {}
         params = f"{r['params'] / 1e6:.3f}M" if r.get("params") is not None else "-"

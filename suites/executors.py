@@ -56,6 +56,7 @@ class Job:
     label: str  # the entry's name, plus "/s<seed>" when the suite runs several seeds
     name: str  # suite/entry/seed: the Slurm job name
     cfg: Any  # the entry's RunConfig, seed included
+    sources: tuple = ()  # derived options' source runs (suites.derive.Source), for the "base is gone" check
 
     @property
     def run_dir(self) -> Path:

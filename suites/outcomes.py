@@ -13,7 +13,8 @@ class Outcome:
     """What became of one entry (under one seed) in this invocation."""
 
     name: str
-    # "ok" (ran now) | "done" (an earlier record, skipped) | "failed" | "running" (by another process)
+    # "ok" (ran now) | "done" (an earlier record, skipped) | "failed" | "running" (by another process) |
+    # "waiting" (a derived entry whose source run has no record, or whose base checkpoint is gone)
     status: str
     record: dict[str, Any] | None = None
     error: str = ""

@@ -57,6 +57,9 @@ def test_the_reference_selection_of_the_mnist_and_sst2_suites():
         return sorted(e.name for e in _select(args))
 
     # issue 19: Table 3-22's fixed ResNet-18 under both recipes, AdaGrow VGG and ResNet (3 blocks) from the seed
-    assert names("mnist") == ["adagrow-resnet-3b", "adagrow-vgg-3b", "fixed-resnet18-standard", "fixed-resnet18-thesis"]
+    # and the three growers on AdaGrow-VGG's family, under their own stopping rules and capped at AdaGrow's size
+    growers = [f"{m}-vgg-3b{c}" for m in ("mogrow", "randgrow", "splitgrow") for c in ("", "-capped")]
+    assert names("mnist") == sorted(["adagrow-resnet-3b", "adagrow-vgg-3b", "fixed-resnet18-standard",
+                                     "fixed-resnet18-thesis", *growers])
     # the growing BERT under Table 3-18's SGD recipe and under the AdamW recipe that learns, both named
     assert names("sst2") == ["adagrow-bert", "adagrow-bert-adamw"]
