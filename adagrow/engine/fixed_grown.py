@@ -47,13 +47,14 @@ class FixedGrownMethod(Method):
     name = "fixed"
 
     def __init__(self, cfg: FixedGrownConfig):
+        # Refused here, when the runner builds the method (before any data loads), not in the config: a suite
+        # builds this config before the grown run it takes ``arch`` from has finished (Entry.derive).
+        if cfg.arch is None:
+            raise AdaGrowError(f"--method fixed --model {cfg.family} needs --arch D<layers>W<width> "
+                               "(e.g. D3W384, the arch a grown run's record names)")
         self.cfg = cfg
 
     def build_model(self, ctx: RunContext) -> nn.Module:
-        if self.cfg.arch is None:
-            # the suite fills it from the grown run (Entry.derive); by hand it must be given
-            raise AdaGrowError(f"--method fixed --model {self.cfg.family} needs --arch D<layers>W<width> "
-                               "(e.g. D3W384, the arch a grown run's record names)")
         meta = ctx.data_meta or {}
         spec = make_spec(self.cfg.family, self.cfg.arch, ctx.num_classes, input_size=ctx.input_size,
                          vocab_size=self.cfg.vocab_size or meta.get("vocab_size"),
