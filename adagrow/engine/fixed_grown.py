@@ -26,7 +26,7 @@ from adagrow.models.transformer import FAMILIES, GrowableTransformer, build_tran
 @dataclass(frozen=True)
 class FixedGrownConfig:
     family: Literal["vit", "bert"] = "bert"  # the growable Transformer (the run's --model sets it)
-    # the architecture to train, D<layers>W<width> (e.g. D3W384: a grown run's record's ``arch``); required
+    # the architecture to train, e.g. D3W384 (3 layers, width 384): a grown run's record's ``arch``; required
     arch: str | None = None
     vocab_size: int | None = None  # BERT: filled from the text dataset's meta when None (as the grower)
     max_len: int | None = None  # BERT: filled from the text dataset's meta when None (as the grower)
