@@ -73,7 +73,8 @@ def cmd_train(argv: list[str]) -> int:
     p.add_argument("--method", default="fixed", choices=methods.names(),
                    help="fixed: a fixed-size reference; adagrow: grow from a seed; the rest: the baselines "
                    "(default: fixed).  A method's own options are listed below with --method M --help")
-    p.add_argument("--model", help="fixed: reference model name (resnet18, vgg16, vit_small, ...); growing methods: "
+    p.add_argument("--model", help="fixed: reference model name (resnet18, vgg16, vit_small, ...), or vit / bert with --arch "
+                   "(the growable Transformer at that fixed size); growing methods: "
                    "the family (vgg, resnet, bottleneck, mobilenetv3, vit, bert)")
     add_run_options(p)
     p.add_argument("--tag", metavar="NAME", help=field_help(RunConfig, "tag", describe="the model's name"))

@@ -16,7 +16,16 @@ from typing import Any
 
 from reports import render
 from reports.formatting import format_count
-from reports.match import PROFILE_PREFERENCE, is_training, latency_of, latest_per_seed, numerics_of, phase_seconds, record_tag
+from reports.match import (
+    PROFILE_PREFERENCE,
+    base_below_bar,
+    is_training,
+    latency_of,
+    latest_per_seed,
+    numerics_of,
+    phase_seconds,
+    record_tag,
+)
 from reports.stats import Estimate, mean_ci, paired_difference
 
 Record = dict[str, Any]
@@ -113,7 +122,9 @@ def grid(records: list[Record], dataset: str, profile: str) -> render.Grid | Non
         runs = list(by_seed.values())
         acc = _estimate([r.get("test_acc") for r in runs])
         archs = sorted({str(r.get("arch") or r.get("model") or "") for r in runs} - {""})
-        lines.append([tag, " / ".join(archs) or "—", str(len(runs)), acc.format() if acc else "—",
+        unlearned = sorted({why for r in runs if (why := base_below_bar(r))})
+        flag = f" ⚠ pruned an unlearned base: {'; '.join(unlearned)}" if unlearned else ""
+        lines.append([tag + flag, " / ".join(archs) or "—", str(len(runs)), acc.format() if acc else "—",
                       _versus(base, by_seed, tag == base_tag),
                       _count(_mean_of([r.get("params") for r in runs])), _count(_mean_of([r.get("macs") for r in runs])),
                       _latency(runs), _phases(runs)])
@@ -133,6 +144,9 @@ def grid(records: list[Record], dataset: str, profile: str) -> render.Grid | Non
         "seeds; for a pruning row this includes its dense pretraining; ‡ some seed ran on a machine whose mean "
         "load exceeded its cores (other work competed): those seconds are not the machine's speed.",
     ]
+    if any("⚠" in line[0] for line in lines):  # only where it applies: other pages stay as they were
+        notes.append("⚠ a pruning row whose dense base (its accuracy measured just before the prune) is below the "
+                     "dataset's bar (reports.match.BASE_BARS) pruned a model that has not learned: no pruning result.")
     return render.Grid(title, header, lines, notes)
 
 

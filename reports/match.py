@@ -140,6 +140,26 @@ def before_finetuning(record: Record) -> Record | None:
             "gpu_seconds": seconds, "before_finetuning": True}
 
 
+# A pruning row measures pruning only when its dense base has learned (issue 19: never prune a model that has
+# not).  Test accuracy (%) a base must reach, per dataset; below it the row is flagged.  SST-2 / IMDB: 70% —
+# chance is 50% and a bag-of-words classifier reaches about 80%, so a base under 70% has barely learned.
+BASE_BARS: dict[str, float] = {"sst2": 70.0, "imdb": 70.0}
+
+
+def base_below_bar(record: Record) -> str | None:
+    """Why a pruning record's base does not count as learned (its dataset's ``BASE_BARS``), or None: the
+    record is no pruning run, its dataset has no bar, or its base reached it.  The base's accuracy is the
+    one the pipeline measured just before its prune (``pruning.dense.test_acc``)."""
+    pruning = record.get("pruning")
+    bar = BASE_BARS.get(str(record.get("dataset")))
+    if not isinstance(pruning, dict) or bar is None:
+        return None
+    acc = (pruning.get("dense") or {}).get("test_acc")
+    if acc is None:
+        return f"base accuracy not recorded (bar {bar:g}%)"
+    return f"base {acc:.1f}% < {bar:g}%" if acc < bar else None
+
+
 def phase_seconds(record: Record) -> dict[str, float | None]:
     """Pretrain / prune / fine-tune / total seconds of a record (Tables 3-29, 3-30).  Plain training
     counts as pretraining; a --pretrained source's time is added.  The prune step is in the record's

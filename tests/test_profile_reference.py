@@ -62,4 +62,7 @@ def test_the_reference_selection_of_the_mnist_and_sst2_suites():
     assert names("mnist") == sorted(["adagrow-resnet-3b", "adagrow-vgg-3b", "fixed-resnet18-standard",
                                      "fixed-resnet18-thesis", *growers])
     # the growing BERT under Table 3-18's SGD recipe and under the AdamW recipe that learns, both named
-    assert names("sst2") == ["adagrow-bert", "adagrow-bert-adamw"]
+    # and, issue 19's SST-2 rows, the fixed BERT of each grown size and the pruning rows on the converged grown BERT
+    assert names("sst2") == ["adagrow-bert", "adagrow-bert-adamw", "fixed-bert-grown", "fixed-bert-grown-adamw",
+                             "prune-bert-magnitude-50-ft", "prune-bert-magnitude-row50-ft", "prune-bert-wanda-50-ft",
+                             "prune-bert-wanda-row50-ft"]

@@ -4,7 +4,9 @@ CNNs come from timm, built for each dataset's channels and classes.  The thesis'
 ResNets used the small-input stem (a 3×3 stride-1 convolution and no max-pool) at every resolution
 (e.g. ResNet-18: 558.39M MACs at 32², 27.34G at 224² = 49 × 558M), except on MNIST where 36.12M MACs
 match timm's ImageNet stem.  ``stem="auto"`` (default) reproduces exactly that; ``small`` and
-``imagenet`` force one stem everywhere.  Transformers (ViT / BERT) come from ``transformers`` configurations.
+``imagenet`` force one stem everywhere.  Transformers (ViT / BERT) come from ``transformers`` configurations;
+``--model vit|bert --arch D3W384`` trains the growable Transformer at that fixed size instead
+(:mod:`adagrow.engine.fixed_grown`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Literal
 
 from torch import nn
 
+from adagrow.engine.fixed_grown import FixedGrownConfig, FixedGrownMethod
 from adagrow.engine.method import Method, RunContext
 from adagrow.errors import AdaGrowError
 from adagrow.methods import METHODS, MethodEntry
@@ -85,4 +88,8 @@ class FixedMethod(Method):
                                self.cfg.drop_rate, vocab_size=ctx.data_meta.get("vocab_size"))
 
 
-METHODS.register("fixed", MethodEntry(FixedConfig, FixedMethod, "a fixed-size reference model (timm / transformers)"))
+# --model vit / bert: a growable Transformer at a fixed --arch (the grown size's from-scratch control)
+_AT_ARCH = (FixedGrownConfig, FixedGrownMethod)
+METHODS.register("fixed", MethodEntry(FixedConfig, FixedMethod, "a fixed-size reference model (timm / transformers), "
+                                      "or a growable Transformer at a fixed --arch (--model vit|bert)",
+                                      by_family={"vit": _AT_ARCH, "bert": _AT_ARCH}))

@@ -12,8 +12,8 @@ What a subclass provides: ``prune(ctx, model)`` (returns the pruned model and sa
 ``restore(model)`` (rebuild the pruned architecture on a freshly built dense model, for resume),
 ``deploy_model``, and its own state.  Accuracy right after the prune (validation and test) is measured
 here by the runner's own evaluation (``ctx.evaluate``), so one run gives both the "before" and the
-"after fine-tuning" rows of Tables 3-29 / 3-30; the dense model's params, MACs and latency are measured
-just before the prune, in the same run as the pruned model's.
+"after fine-tuning" rows of Tables 3-29 / 3-30; the dense model's params, MACs, latency and accuracy are
+measured just before the prune, in the same run as the pruned model's (``pruning.dense``).
 """
 
 from __future__ import annotations
@@ -163,6 +163,9 @@ class PruningPipeline(Method):
         model = self.prunable(model)
         with ctx.timed("measure"):
             self.result["dense"] = measure(ctx, model)
+        # the base's own accuracy, on this run's splits: a report can tell pruning of a model that has learned
+        # from pruning of one that has not (issue 19: never read the latter as a pruning result)
+        self.result["dense"].update(self.evaluate(ctx, model))
         timer = PhaseTimer(ctx.device)
         # ctx.timed: "prune" also when pruned while the model is built, which the runner does not time
         with ctx.timed("prune"), timer.phase("prune"):

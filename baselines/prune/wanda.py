@@ -8,6 +8,7 @@ magnitude pruning.  Simplification: all layers are scored in one calibration pas
 not block by block on the outputs of already-pruned blocks as the LLM code does.  Grouped (e.g.
 depthwise) convolutions are left dense and named in the record (``left_dense_grouped``): each of their
 output rows sees only its own group's input channels, which the unfolded columns do not follow.
+On text (token ids, 0 = padding) the norms are over real tokens only (``activation_norms``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from adagrow.engine.method import RunContext
 from adagrow.errors import AdaGrowError
 from adagrow.methods import METHODS, MethodEntry
 from baselines.prune.masked import MaskedPipeline, MaskOptions
+
+# token id 0 is padding, as every text model here masks it (GrowableBERT.embed; adagrow.data.tokenizer.PAD_ID,
+# not imported: that module loads the tokenizers library, which pruning needs nothing of)
+PAD_ID = 0
 
 
 @dataclass(frozen=True)
@@ -43,15 +48,33 @@ def input_columns(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return x.reshape(-1, x.shape[-1])
 
 
+def real_tokens(x: torch.Tensor) -> torch.Tensor | None:
+    """For a batch of token ids ``[B, L]``: which positions are real tokens (not padding), flattened to
+    ``B·L``; None for any other input (images: every row of a layer's input counts)."""
+    if x.dtype in (torch.int32, torch.int64) and x.dim() == 2:
+        return (x != PAD_ID).reshape(-1)
+    return None
+
+
 @torch.no_grad()
 def activation_norms(model: nn.Module, layers: dict[str, nn.Module], batches) -> dict[str, torch.Tensor]:
-    """‖X_j‖₂ per input column of each layer (root of the mean of squares over all calibration tokens)."""
+    """‖X_j‖₂ per input column of each layer (root of the mean of squares over all calibration tokens).
+
+    Text batches are padded to their longest sentence: a padded position's activations never reach the
+    output (it is masked out as an attention key and the head reads the first token), so they are not
+    calibration tokens.  Wanda's calibration windows are unpadded (C4 segments), i.e. every token it
+    counts is a real one; here a layer's input rows at padded positions (``[B, L, ·]`` laid out as the
+    batch's ids) are left out, and rows that are not per position (the head's ``[B, ·]``) all count."""
     sums = {name: None for name in layers}
     counts = dict.fromkeys(layers, 0)
+    current: dict[str, torch.Tensor | None] = {"keep": None}  # the real-token mask of the batch being run
 
     def hook(name):
         def record(module, inputs, output):
             cols = input_columns(module, inputs[0].float())
+            keep = current["keep"]
+            if keep is not None and cols.shape[0] == keep.numel():
+                cols = cols[keep.to(cols.device)]
             sq = cols.pow(2).sum(0)
             sums[name] = sq if sums[name] is None else sums[name] + sq
             counts[name] += cols.shape[0]
@@ -62,6 +85,7 @@ def activation_norms(model: nn.Module, layers: dict[str, nn.Module], batches) ->
     model.eval()
     try:
         for x in batches:
+            current["keep"] = real_tokens(x)
             model(x)
     finally:
         for h in handles:
