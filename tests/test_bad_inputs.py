@@ -165,3 +165,16 @@ def test_a_missing_pretrained_file_is_refused_when_the_run_starts_not_when_its_c
     # the file's message, not the missing data's: it is checked before the data would load
     refused(capsys, rc, f"--pretrained {missing}: no such file")
     assert not out.exists()  # no run directory, no record
+
+
+def test_a_finished_pruning_run_is_returned_even_when_its_pretrained_file_is_gone(tmp_path):
+    """`adagrow train` of a run that already finished returns its record; the base it started from need not exist."""
+    from adagrow.engine.runner import run
+    from baselines.prune.slim import SlimConfig
+
+    cfg = RunConfig("mnist", "slim", "resnet18", method_config=SlimConfig(pretrained=str(tmp_path / "gone.pt")),
+                    output_dir=str(tmp_path / "o"), data_dir=str(tmp_path / "no-data")).resolved()
+    run_dir = tmp_path / "o" / "runs" / cfg.run_name
+    run_dir.mkdir(parents=True)
+    (run_dir / "record.json").write_text(json.dumps({"status": "ok", "run_name": cfg.run_name, "test_acc": 98.5}))
+    assert run(cfg, log=lambda _: None)["test_acc"] == 98.5
