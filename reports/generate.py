@@ -300,10 +300,12 @@ def main(argv: list[str] | None = None) -> int:
     for table in tables:
         grids.append((f"table{table.id}", build_grid(table, records, str(args.results))))
         written += write_table(grids[-1][1], args.out, table.id, formats)
-    if not args.tables:  # all tables: the second thesis' methods (BAMC, APS) have tables of their own
-        from reports import mnas, second_thesis
+    # all tables: the second thesis' methods (BAMC, APS), M-NAS and the reference pruning rows have tables of their own
+    if not args.tables:
+        from reports import mnas, pruning_reference, second_thesis
 
-        for stem, grid in [*second_thesis.grids(records), ("mnas", mnas.grid(records))]:
+        for stem, grid in [*second_thesis.grids(records), ("mnas", mnas.grid(records)),
+                           *pruning_reference.grids(records)]:
             grids.append((stem, grid))
             for fmt in formats:
                 path = args.out / f"{stem}.{fmt}"

@@ -10,6 +10,12 @@ The thesis' sparsities are shares of the parameters (Table 3-29's 50% row keeps 
 ~89% of ResNet-50's parameters at "50%").
 The dense and AdaGrow rows of both tables come from the ``cifar10`` suite (``fixed-resnet50-thesis``,
 ``fixed-vit_base``, ``adagrow-*``), which the report finds by their names.
+
+Suite ``prune-mnist-ref`` (issue 19, ``--profile reference``): the same seven rows on MNIST's ResNet-18 (Table
+3-22's model), each pruning the converged dense base of its seed, the ``mnist`` suite's ``fixed-resnet18-thesis``
+run (``Entry.derive``): one base per seed, trained once and shared, its cost shown once in the report
+(``reports/pruning_reference.py``).  Every row then fine-tunes for the same ``FINETUNE_EPOCHS`` under the base's
+own (thesis) recipe.
 """
 
 from __future__ import annotations
@@ -46,6 +52,32 @@ PRUNING: dict[str, list[Entry]] = {
         _prune("vit_base", "wanda", "row50", {"ratio": 0.5, "scope": "row", **VIT_LINEAR}),
     ],
 }
+
+# The shared-base rows (issue 19).  Fine-tuning: a third of the base's 6 reference epochs, what a 2-core CPU affords
+# for seven rows × three seeds.
+FINETUNE_EPOCHS = 2
+# DSP learns its filter groups by training before it prunes (the method's own step, not part of the shared budget):
+# one epoch of it, on top of the same fine-tuning epochs (dsp.py: the group epochs are the pre-prune epochs).
+DSP_GROUP_EPOCHS = 1
+SHARED_BASE = {"pretrained": ("checkpoint", "mnist", "fixed-resnet18-thesis")}
+
+
+def _prune_ref(method: str, label: str, options: dict[str, Any]) -> Entry:
+    extra = DSP_GROUP_EPOCHS if method == "dsp" else 0
+    opts = {**options, "finetune_epochs": FINETUNE_EPOCHS, **({"group_epochs": extra} if extra else {})}
+    return Entry(f"prune-resnet18-{method if method != 'slim' else 'bnslim'}-{label}-ft", "mnist", method, "resnet18",
+                 recipe="thesis", options=opts, epochs=FINETUNE_EPOCHS + extra, reference=True, derive=SHARED_BASE)
+
+
+PRUNING["prune-mnist-ref"] = [
+    _prune_ref("slim", "50", {"ratio": 0.5, **PARAMS}),
+    _prune_ref("slim", "70", {"ratio": 0.7, **PARAMS}),
+    _prune_ref("dsp", "50", {"ratio": 0.5}),
+    _prune_ref("dsp", "70", {"ratio": 0.7}),
+    _prune_ref("magnitude", "50", {"ratio": 0.5, "scope": "global"}),
+    _prune_ref("magnitude", "70", {"ratio": 0.7, "scope": "global"}),
+    _prune_ref("magnitude", "2of4", {"scope": "2:4"}),
+]
 
 for _name, _entries in PRUNING.items():
     SUITES.register(_name, _entries)

@@ -149,3 +149,32 @@ def test_a_results_line_that_is_no_object_does_not_stop_a_run_being_found_done(t
     (run_dir / "record.json").write_text(json.dumps({"status": "ok", "run_name": cfg.run_name, "test_acc": 1.0}))
     assert finished_record(cfg, run_dir, log=lambda _: None)["test_acc"] == 1.0
     assert [r.get("run_name") for r in read_records(tmp_path / "o" / "adhoc.jsonl")] == [cfg.run_name]
+
+
+def test_a_missing_pretrained_file_is_refused_when_the_run_starts_not_when_its_config_is_built(tmp_path, capsys):
+    """A suite builds the config of a finished pruning run on a machine where the base's deploy.pt is gone (to see
+    that it is done), so building and validating it must not look for the file; starting the run must, first."""
+    from baselines.prune.slim import SlimConfig
+
+    missing = tmp_path / "missing.pt"
+    cfg = RunConfig("mnist", "slim", "resnet18", method_config=SlimConfig(pretrained=str(missing)))
+    cfg.resolved().validate()  # no error: the file is not needed to name the run
+    out = tmp_path / "out"
+    rc = main(["train", "--dataset", "mnist", "--method", "slim", "--model", "resnet18", "--pretrained", str(missing),
+               "--data-dir", str(tmp_path / "no-data"), "--output", str(out)])
+    # the file's message, not the missing data's: it is checked before the data would load
+    refused(capsys, rc, f"--pretrained {missing}: no such file")
+    assert not out.exists()  # no run directory, no record
+
+
+def test_a_finished_pruning_run_is_returned_even_when_its_pretrained_file_is_gone(tmp_path):
+    """`adagrow train` of a run that already finished returns its record; the base it started from need not exist."""
+    from adagrow.engine.runner import run
+    from baselines.prune.slim import SlimConfig
+
+    cfg = RunConfig("mnist", "slim", "resnet18", method_config=SlimConfig(pretrained=str(tmp_path / "gone.pt")),
+                    output_dir=str(tmp_path / "o"), data_dir=str(tmp_path / "no-data")).resolved()
+    run_dir = tmp_path / "o" / "runs" / cfg.run_name
+    run_dir.mkdir(parents=True)
+    (run_dir / "record.json").write_text(json.dumps({"status": "ok", "run_name": cfg.run_name, "test_acc": 98.5}))
+    assert run(cfg, log=lambda _: None)["test_acc"] == 98.5

@@ -109,6 +109,10 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, force: bool = Fal
     device = resolve_device(cfg.device)
     if force:
         set_aside(Path(cfg.output_dir) / "runs" / cfg.run_name, log)
+    if not _has_ok_record(Path(cfg.output_dir) / "runs" / cfg.run_name):
+        # what must exist for the run to start (a --pretrained file), before anything is written or loaded; a
+        # finished run returns its record below and needs none of it
+        method.check_ready()
     run_dir = prepare_run_dir(cfg)
     with run_dir_lock(run_dir):  # one process per run directory (engine/runlock.py); refused outside the try
         try:
@@ -419,6 +423,11 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise AdaGrowError(f"{path} is unreadable ({exc}); delete {path.parent} to run it afresh") from None
+
+
+def _has_ok_record(run_dir: Path) -> bool:
+    path = run_dir / "record.json"
+    return path.is_file() and _read_json(path).get("status") == "ok"
 
 
 def finished_record(cfg: RunConfig, run_dir: Path, log=log_line) -> dict[str, Any] | None:

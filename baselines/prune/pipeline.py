@@ -48,8 +48,8 @@ class PipelineOptions:
             raise AdaGrowError(f"--ratio must be between 0 and 1 (got {self.ratio})")
         if self.finetune_epochs is not None and self.finetune_epochs < 0:
             raise AdaGrowError(f"--finetune-epochs must be 0 or more (got {self.finetune_epochs})")
-        if self.pretrained is not None and not Path(self.pretrained).is_file():
-            raise AdaGrowError(f"--pretrained {self.pretrained}: no such file (give a run's deploy.pt or last.pt)")
+        # whether --pretrained exists is checked when the run starts (PruningPipeline.check_ready), not here: a
+        # suite builds this config for a finished run on a machine where the base's deploy.pt is gone
 
     @property
     def default_recipe(self) -> str:
@@ -86,6 +86,10 @@ class PruningPipeline(Method):
     def default_finetune(self, epochs: int) -> int:
         """Fine-tuning epochs when --finetune-epochs is not given: all with --pretrained, else half."""
         return epochs if self.cfg.pretrained else epochs // 2
+
+    def check_ready(self) -> None:
+        if self.cfg.pretrained is not None and not Path(self.cfg.pretrained).is_file():
+            raise AdaGrowError(f"--pretrained {self.cfg.pretrained}: no such file (give a run's deploy.pt or last.pt)")
 
     # ---- schedule -----------------------------------------------------------------------------------
     def schedule(self, epochs: int) -> int:
