@@ -1,14 +1,15 @@
 """The reference pruning table of a dataset (issue 19; the layout of Tables 3-29 / 3-30 on the data we hold).
 
 Every pruning row of a reference suite prunes the converged dense base of its seed (``Entry.derive``: option
-``pretrained`` from another entry's run, e.g. ``prune-mnist-ref`` from ``mnist``'s ``fixed-resnet18-thesis``).  So
-the table shows the base once, with its own training seconds, and then per pruning row: params, MACs, the achieved
+``base_run`` from another entry's run, e.g. the ``mnist`` suite's ``prune-resnet18-*`` rows from its
+``fixed-resnet18-thesis``).
+So the table shows the base once, with its own training seconds, and then per pruning row: params, MACs, the achieved
 sparsity, the test accuracy right after the prune and after fine-tuning, the paired difference to the base of the
 same seed (after fine-tuning) with its interval and verdict, and the row's own prune and fine-tuning seconds (the
 base's are not added again).  AdaGrow's rows of the base's suite (same profile) follow with their total seconds,
 as Tables 3-29 / 3-30 set AdaGrow's training time beside pruning's.
 
-Which rows: read from the suites (every entry named ``prune-…`` whose ``pretrained`` is derived from a checkpoint),
+Which rows: read from the suites (every entry named ``prune-…`` whose ``base_run`` is derived from another entry's run),
 so a new reference pruning suite gets its table without a change here.  Records: ``leaderboard.runs_by_row`` (ok
 records of the one profile, the newest numerics version, the latest record per seed).  A pruning seed whose
 ``pretrained_from`` is not the run the table shows as that seed's base is left out of the pairing and marked.
@@ -50,8 +51,8 @@ def layouts() -> list[Layout]:
     found: dict[tuple[str, str, str], list[str]] = {}
     for name in suites:
         for e in suites.get(name):
-            what, *source = e.derive.get("pretrained", (None, None, None))
-            if what == "checkpoint" and e.name.startswith("prune-") and e.reference:
+            what, *source = e.derive.get("base_run", (None, None, None))
+            if what == "run" and e.name.startswith("prune-") and e.reference:
                 rows = found.setdefault((e.dataset, *source), [])
                 if e.name not in rows:
                     rows.append(e.name)

@@ -14,6 +14,7 @@ lr 5e-3, cosine, L2 5e-4).  ``--recipe transformer-adamw`` (AdamW, not the thesi
 from __future__ import annotations
 
 from suites.growing import capped_entries, growing_entries
+from suites.pruning import MNIST_REFERENCE_PRUNING
 from suites.registry import SUITES, Entry
 
 CNN_FIXED = ("resnet18", "resnet34", "resnet50", "resnet101", "vgg11", "vgg16", "mobilenetv3_small",
@@ -41,6 +42,7 @@ def vision_suite(dataset: str) -> list[Entry]:
     entries += growing_entries(dataset, reference=dataset == "mnist")
     if dataset == "mnist":
         entries += capped_entries(dataset)
+        entries += MNIST_REFERENCE_PRUNING  # the pruning rows on the fixed ResNet-18 above (issue 19)
     if dataset in VIT_DATASETS:
         entries += [Entry("adagrow-vit", dataset, "adagrow", "vit", recipe="adagrow-transformer"),
                     Entry("fixed-vit_small", dataset, "fixed", "vit_small", recipe="thesis"),
@@ -81,7 +83,7 @@ def text_pruning(dataset: str, reference: bool) -> list[Entry]:
     under the base's own recipe.  Kept in the dataset's suite rather than a ``prune-sst2-ref`` suite: every row
     depends on a run of this suite, so one ``nox -s sst2 -- --profile reference`` trains the base, the fixed
     control and the pruning rows in order, and the dataset's leaderboard shows them side by side."""
-    base = {"pretrained": ("checkpoint", dataset, PRUNE_BASE)}
+    base = {"base_run": ("run", dataset, PRUNE_BASE)}
     rows = [("wanda", "row50", "row"), ("wanda", "50", "layer"), ("magnitude", "row50", "row"),
             ("magnitude", "50", "global")]
     return [Entry(f"prune-bert-{method}-{label}-ft", dataset, method, "bert", recipe=GROWN_BERT[PRUNE_BASE],

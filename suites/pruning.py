@@ -11,11 +11,11 @@ The thesis' sparsities are shares of the parameters (Table 3-29's 50% row keeps 
 The dense and AdaGrow rows of both tables come from the ``cifar10`` suite (``fixed-resnet50-thesis``,
 ``fixed-vit_base``, ``adagrow-*``), which the report finds by their names.
 
-Suite ``prune-mnist-ref`` (issue 19, ``--profile reference``): the same seven rows on MNIST's ResNet-18 (Table
-3-22's model), each pruning the converged dense base of its seed, the ``mnist`` suite's ``fixed-resnet18-thesis``
-run (``Entry.derive``): one base per seed, trained once and shared, its cost shown once in the report
-(``reports/pruning_reference.py``).  Every row then fine-tunes for the same ``FINETUNE_EPOCHS`` under the base's
-own (thesis) recipe.
+``MNIST_REFERENCE_PRUNING`` (issue 19, in the ``mnist`` suite's ``--profile reference`` selection): the same seven
+rows on MNIST's ResNet-18 (Table 3-22's model), each pruning the converged dense base of its seed, the ``mnist``
+suite's ``fixed-resnet18-thesis`` run (``Entry.derive``): one base per seed, trained once and shared, its cost
+shown once in the report (``reports/pruning_reference.py``).  Every row then fine-tunes for the same
+``FINETUNE_EPOCHS`` under the base's own (thesis) recipe.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ FINETUNE_EPOCHS = 2
 # DSP learns its filter groups by training before it prunes (the method's own step, not part of the shared budget):
 # one epoch of it, on top of the same fine-tuning epochs (dsp.py: the group epochs are the pre-prune epochs).
 DSP_GROUP_EPOCHS = 1
-SHARED_BASE = {"pretrained": ("checkpoint", "mnist", "fixed-resnet18-thesis")}
+SHARED_BASE = {"base_run": ("run", "mnist", "fixed-resnet18-thesis")}
 
 
 def _prune_ref(method: str, label: str, options: dict[str, Any]) -> Entry:
@@ -69,7 +69,9 @@ def _prune_ref(method: str, label: str, options: dict[str, Any]) -> Entry:
                  recipe="thesis", options=opts, epochs=FINETUNE_EPOCHS + extra, reference=True, derive=SHARED_BASE)
 
 
-PRUNING["prune-mnist-ref"] = [
+# Part of the ``mnist`` suite (suites/datasets.py), so that ``nox -s mnist -- --profile reference`` trains each
+# seed's base and then the rows that prune it, in one resumable invocation.
+MNIST_REFERENCE_PRUNING = [
     _prune_ref("slim", "50", {"ratio": 0.5, **PARAMS}),
     _prune_ref("slim", "70", {"ratio": 0.7, **PARAMS}),
     _prune_ref("dsp", "50", {"ratio": 0.5}),

@@ -284,7 +284,7 @@ def test_the_sst2_suite_prunes_the_converged_grown_bert_with_wanda_and_magnitude
     deploy = tmp_path / "deploy.pt"
     deploy.write_bytes(b"")
     for e in rows.values():
-        assert e.derive == {"pretrained": ("checkpoint", "sst2", PRUNE_BASE)} and e.reference
+        assert e.derive == {"base_run": ("run", "sst2", PRUNE_BASE)} and e.reference
         assert e.options["layers"] == "linear" and e.recipe == base.recipe and e.epochs == SST2_FINETUNE_EPOCHS
         cfg = run_config_for(dataclasses.replace(e, options={**e.options, "pretrained": str(deploy)}),
                              fake_args(profile="reference"), "sst2")

@@ -59,8 +59,11 @@ def test_the_reference_selection_of_the_mnist_and_sst2_suites():
     # issue 19: Table 3-22's fixed ResNet-18 under both recipes, AdaGrow VGG and ResNet (3 blocks) from the seed
     # and the three growers on AdaGrow-VGG's family, under their own stopping rules and capped at AdaGrow's size
     growers = [f"{m}-vgg-3b{c}" for m in ("mogrow", "randgrow", "splitgrow") for c in ("", "-capped")]
+    # and the pruning rows on the fixed ResNet-18's converged base (tests/test_prune_reference_suite.py)
+    pruning = [f"prune-resnet18-{m}-ft" for m in ("bnslim-50", "bnslim-70", "dsp-50", "dsp-70", "magnitude-50",
+                                                   "magnitude-70", "magnitude-2of4")]
     assert names("mnist") == sorted(["adagrow-resnet-3b", "adagrow-vgg-3b", "fixed-resnet18-standard",
-                                     "fixed-resnet18-thesis", *growers])
+                                     "fixed-resnet18-thesis", *growers, *pruning])
     # the growing BERT under Table 3-18's SGD recipe and under the AdamW recipe that learns, both named
     # and, issue 19's SST-2 rows, the fixed BERT of each grown size and the pruning rows on the converged grown BERT
     assert names("sst2") == ["adagrow-bert", "adagrow-bert-adamw", "fixed-bert-grown", "fixed-bert-grown-adamw",

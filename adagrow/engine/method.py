@@ -80,11 +80,12 @@ class Method:
     def build_model(self, ctx: RunContext) -> nn.Module:
         raise NotImplementedError
 
-    def check_ready(self) -> None:
-        """Called by the runner when the run is about to start (not when its config is built, listed or found
-        done), before any data loads: raise ``AdaGrowError`` (one line) for an input that must exist by then,
-        e.g. a file an option names.  A suite builds the configs of finished runs on a machine that no longer
-        holds such files, to see that they are done."""
+    def check_ready(self, config) -> None:
+        """Called by the runner when the run is about to start (not when its config is built, listed or found done),
+        before any data loads: raise ``AdaGrowError`` (one line) for an input that must exist by then, e.g.
+        a file an option names (``config``: the run's RunConfig, for paths relative to its output).  A suite
+        builds the configs of finished runs on a machine that no longer holds such files, to see that they
+        are done."""
 
     def on_epoch_end(
         self, ctx: RunContext, epoch: int, model: nn.Module, metrics: dict[str, float]

@@ -112,7 +112,7 @@ def run(cfg: RunConfig, *, interrupt_after: int | None = None, force: bool = Fal
     if not _has_ok_record(Path(cfg.output_dir) / "runs" / cfg.run_name):
         # what must exist for the run to start (a --pretrained file), before anything is written or loaded; a
         # finished run returns its record below and needs none of it
-        method.check_ready()
+        method.check_ready(cfg)
     run_dir = prepare_run_dir(cfg)
     with run_dir_lock(run_dir):  # one process per run directory (engine/runlock.py); refused outside the try
         try:

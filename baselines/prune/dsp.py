@@ -204,7 +204,7 @@ class DSPPruning(PruningPipeline):
     def group_start(self) -> int:
         n = self.cfg.group_epochs
         if n is None:
-            n = self.prune_after if self.cfg.pretrained else max(1, self.prune_after // 2)
+            n = self.prune_after if self.starts_trained else max(1, self.prune_after // 2)
         return max(0, self.prune_after - n)
 
     def pre_prune_phase(self, epoch: int) -> str:

@@ -41,6 +41,10 @@ class PipelineOptions:
     finetune_epochs: int | None = None
     # A trained model to start from (a run's deploy.pt or last.pt): the pretrain phase is skipped.
     pretrained: str | None = None
+    # The same, named by a run of this run's output directory (``<output>/runs/<name>/deploy.pt``): what a suite
+    # fills in from the shared dense base (suites/derive.py).  A name, not a path, so that the pruning run's
+    # identity is one on every machine and under any --output spelling.
+    base_run: str | None = None
     stem: str = "auto"  # ResNet references only, as --method fixed
 
     def __post_init__(self):
@@ -48,6 +52,10 @@ class PipelineOptions:
             raise AdaGrowError(f"--ratio must be between 0 and 1 (got {self.ratio})")
         if self.finetune_epochs is not None and self.finetune_epochs < 0:
             raise AdaGrowError(f"--finetune-epochs must be 0 or more (got {self.finetune_epochs})")
+        if self.pretrained is not None and self.base_run is not None:
+            raise AdaGrowError("give --pretrained PATH or --base-run NAME, not both")
+        if self.base_run is not None and (not self.base_run or "/" in self.base_run or self.base_run.startswith(".")):
+            raise AdaGrowError(f"--base-run {self.base_run!r} must be the name of a run directory under <output>/runs")
         # whether --pretrained exists is checked when the run starts (PruningPipeline.check_ready), not here: a
         # suite builds this config for a finished run on a machine where the base's deploy.pt is gone
 
@@ -85,11 +93,25 @@ class PruningPipeline(Method):
 
     def default_finetune(self, epochs: int) -> int:
         """Fine-tuning epochs when --finetune-epochs is not given: all with --pretrained, else half."""
-        return epochs if self.cfg.pretrained else epochs // 2
+        return epochs if self.starts_trained else epochs // 2
 
-    def check_ready(self) -> None:
-        if self.cfg.pretrained is not None and not Path(self.cfg.pretrained).is_file():
-            raise AdaGrowError(f"--pretrained {self.cfg.pretrained}: no such file (give a run's deploy.pt or last.pt)")
+    @property
+    def starts_trained(self) -> bool:
+        """Whether the run starts from a trained model (--pretrained or --base-run) instead of pretraining."""
+        return self.cfg.pretrained is not None or self.cfg.base_run is not None
+
+    def source_path(self, config) -> str | None:
+        """The trained model's file: --pretrained as given, or the base run's deploy.pt in this run's output."""
+        if self.cfg.base_run is not None:
+            return str(Path(config.output_dir) / "runs" / self.cfg.base_run / "deploy.pt")
+        return self.cfg.pretrained
+
+    def check_ready(self, config) -> None:
+        path = self.source_path(config)
+        if path is not None and not Path(path).is_file():
+            if self.cfg.base_run is None:
+                raise AdaGrowError(f"--pretrained {path}: no such file (give a run's deploy.pt or last.pt)")
+            raise AdaGrowError(f"--base-run {self.cfg.base_run}: no such file {path} (run that base first)")
 
     # ---- schedule -----------------------------------------------------------------------------------
     def schedule(self, epochs: int) -> int:
@@ -99,7 +121,7 @@ class PruningPipeline(Method):
             finetune = self.default_finetune(epochs)
         if finetune > epochs:
             raise AdaGrowError(f"--finetune-epochs {finetune} is more than the run's {epochs} epochs")
-        if finetune == epochs and not self.cfg.pretrained:
+        if finetune == epochs and not self.starts_trained:
             raise AdaGrowError("no epoch trains the model before it is pruned: give --pretrained PATH or "
                                f"fewer --finetune-epochs than the run's {epochs} epochs")
         return epochs - finetune
@@ -142,9 +164,10 @@ class PruningPipeline(Method):
     def dense_model(self, ctx: RunContext) -> nn.Module:
         """The model before pruning: the --pretrained one, a fixed reference, or a grown AdaGrow
         architecture (``--model vgg:1-2-2``, trained as AdaGrow trains it, with its branches)."""
-        if self.cfg.pretrained:
-            model, source_seconds = load_pretrained(self.cfg.pretrained, ctx, self)
-            self.result.setdefault("pretrained_from", self.cfg.pretrained)
+        if self.starts_trained:
+            path = self.source_path(ctx.config)
+            model, source_seconds = load_pretrained(path, ctx, self)
+            self.result.setdefault("pretrained_from", path)
             self.result.setdefault("pretrain_seconds", source_seconds)
             return model
         name = ctx.config.model
