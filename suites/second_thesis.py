@@ -33,6 +33,22 @@ def bamc_entries(dataset: str) -> list[Entry]:
     ]
 
 
+# Issue 19: BAMC on the converged models of the ``mnist`` suite's reference profile (AdaGrow-VGG grown from the seed,
+# the fixed ResNet-18), each seed on its own seed's model (``Entry.derive``), against uniform, random and
+# Hessian-trace allocations at BAMC's own average width and storage format (every BAMC record measures them on the
+# model it quantized).  Epochs with the prior: the MNIST pruning rows' fine-tuning budget (suites/pruning.py).
+REFERENCE_BASES = {"adagrow-vgg": "adagrow-vgg-3b", "resnet18": "fixed-resnet18-thesis"}
+BAMC_EPOCHS = 2
+
+
+def bamc_reference_entries(dataset: str) -> list[Entry]:
+    if dataset != "mnist":
+        return []
+    return [Entry(f"bamc-{label}-ref", dataset, "bamc", None, epochs=BAMC_EPOCHS, reference=True,
+                  derive={"base_run": ("run", dataset, base)})
+            for label, base in REFERENCE_BASES.items()]
+
+
 def aps_entries(dataset: str) -> list[Entry]:
     return [
         Entry("aps-vgg122-50", dataset, "aps", options={"budget": 0.5}, smoke=True),
@@ -46,5 +62,5 @@ def aps_entries(dataset: str) -> list[Entry]:
 
 
 for _dataset in DATASETS:
-    SUITES.register(f"bamc-{_dataset}", bamc_entries(_dataset))
+    SUITES.register(f"bamc-{_dataset}", bamc_entries(_dataset) + bamc_reference_entries(_dataset))
     SUITES.register(f"aps-{_dataset}", aps_entries(_dataset))

@@ -272,3 +272,30 @@ def test_a_baseline_allocation_is_a_run_of_its_own(tiny_mnist, tmp_path):
     assert all(n <= 4 for n in distinct_per_layer(model).values())  # a 2-bit codebook per layer
     with pytest.raises(AdaGrowError, match="baseline"):
         BAMCConfig(allocation="random")
+
+
+def test_bamc_starts_from_a_base_run_named_not_pathed_and_checks_it_only_when_the_run_starts(tmp_path):
+    """Issue 19: BAMC's reference rows quantize the mnist suite's converged runs (Entry.derive fills base_run)."""
+    from types import SimpleNamespace
+
+    from baselines.quant.bamc import BAMC, BAMCConfig
+    from suites import _load
+
+    cfg = BAMCConfig(base_run="mnist-fixed-resnet18-thesis-thesis-reference-s0-aeb72d19")  # no such file: still builds
+    with pytest.raises(AdaGrowError, match="must be the name of a run directory"):
+        BAMCConfig(base_run="../elsewhere")
+    with pytest.raises(AdaGrowError, match="not both"):
+        BAMCConfig(base_run="a", pretrained="b.pt")
+    with pytest.raises(AdaGrowError, match=r"--base-run .*: no such file .*runs/mnist-fixed-resnet18.*run that base first"):
+        BAMC(cfg).check_ready(SimpleNamespace(output_dir=str(tmp_path)))
+    run = tmp_path / "runs" / cfg.base_run
+    run.mkdir(parents=True)
+    (run / "deploy.pt").write_bytes(b"")
+    BAMC(cfg).check_ready(SimpleNamespace(output_dir=str(tmp_path)))  # present: nothing to say
+
+    mnist = {e.name: e for e in _load().get("mnist")}
+    rows = [e for e in _load().get("bamc-mnist") if e.reference]
+    assert {e.name for e in rows} == {"bamc-adagrow-vgg-ref", "bamc-resnet18-ref"}
+    for e in rows:  # each quantizes a converged model of the same profile's mnist suite
+        (what, suite, base), = e.derive.values()
+        assert (what, suite) == ("run", "mnist") and mnist[base].reference and e.epochs == 2

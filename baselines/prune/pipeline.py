@@ -54,8 +54,7 @@ class PipelineOptions:
             raise AdaGrowError(f"--finetune-epochs must be 0 or more (got {self.finetune_epochs})")
         if self.pretrained is not None and self.base_run is not None:
             raise AdaGrowError("give --pretrained PATH or --base-run NAME, not both")
-        if self.base_run is not None and (not self.base_run or "/" in self.base_run or self.base_run.startswith(".")):
-            raise AdaGrowError(f"--base-run {self.base_run!r} must be the name of a run directory under <output>/runs")
+        check_base_run(self.base_run)
         # whether --pretrained exists is checked when the run starts (PruningPipeline.check_ready), not here: a
         # suite builds this config for a finished run on a machine where the base's deploy.pt is gone
 
@@ -101,17 +100,10 @@ class PruningPipeline(Method):
         return self.cfg.pretrained is not None or self.cfg.base_run is not None
 
     def source_path(self, config) -> str | None:
-        """The trained model's file: --pretrained as given, or the base run's deploy.pt in this run's output."""
-        if self.cfg.base_run is not None:
-            return str(Path(config.output_dir) / "runs" / self.cfg.base_run / "deploy.pt")
-        return self.cfg.pretrained
+        return source_path(self.cfg.pretrained, self.cfg.base_run, config)
 
     def check_ready(self, config) -> None:
-        path = self.source_path(config)
-        if path is not None and not Path(path).is_file():
-            if self.cfg.base_run is None:
-                raise AdaGrowError(f"--pretrained {path}: no such file (give a run's deploy.pt or last.pt)")
-            raise AdaGrowError(f"--base-run {self.cfg.base_run}: no such file {path} (run that base first)")
+        check_source(self.cfg.pretrained, self.cfg.base_run, config)
 
     # ---- schedule -----------------------------------------------------------------------------------
     def schedule(self, epochs: int) -> int:
@@ -230,6 +222,28 @@ def build_dense(name: str, ctx: RunContext, stem: str = "auto") -> nn.Module:
     family, arch = name.split(":", 1)
     kw: dict[str, Any] = {"input_size": ctx.input_size} if family == "vit" else {}
     return create_model(family, arch, ctx.num_classes, in_chans=ctx.input_size[0], **kw)
+
+
+# ---- starting from a trained run (pruning and BAMC alike) --------------------------------------------------------
+def check_base_run(base_run: str | None) -> None:
+    if base_run is not None and (not base_run or "/" in base_run or base_run.startswith(".")):
+        raise AdaGrowError(f"--base-run {base_run!r} must be the name of a run directory under <output>/runs")
+
+
+def source_path(pretrained: str | None, base_run: str | None, config) -> str | None:
+    """The trained model's file: --pretrained as given, or the base run's deploy.pt in this run's output."""
+    if base_run is not None:
+        return str(Path(config.output_dir) / "runs" / base_run / "deploy.pt")
+    return pretrained
+
+
+def check_source(pretrained: str | None, base_run: str | None, config) -> None:
+    """When the run starts (``Method.check_ready``): the file it starts from exists, or one line says what to do."""
+    path = source_path(pretrained, base_run, config)
+    if path is not None and not Path(path).is_file():
+        if base_run is None:
+            raise AdaGrowError(f"--pretrained {path}: no such file (give a run's deploy.pt or last.pt)")
+        raise AdaGrowError(f"--base-run {base_run}: no such file {path} (run that base first)")
 
 
 def load_pretrained(path: str, ctx: RunContext, method: PruningPipeline) -> tuple[nn.Module, float | None]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -70,6 +69,7 @@ class BAMCConfig:
     keep_classifier: bool = False  # leave the output layer in float
     calib_size: int = 256  # calibration samples of the Hessian-based quantizers
     pretrained: str | None = None  # a trained model (deploy.pt or last.pt) to start from
+    base_run: str | None = None  # the same, named by a run of this run's output (a suite's shared base; pipeline.py)
     stem: str = "auto"  # ResNet references only, as --method fixed
     resolution_sweep: tuple[float, ...] = (0.5, 2.0)  # factors of --resolution the final bits are re-inferred at
     allocation: str = "dp"  # dp (BAMC) or a baseline allocation at --avg-bits: uniform, random, hessian
@@ -103,12 +103,18 @@ class BAMCConfig:
             (all(1 <= b <= 16 for b in self.uniform_bits), f"--uniform-bits must be 1..16 (got {self.uniform_bits})"),
             (self.bamc_epochs is None or self.bamc_epochs >= 0, f"--bamc-epochs must be 0 or more (got {self.bamc_epochs})"),
             (self.bamc_epochs is None or self.variant == "train", "--bamc-epochs is for --variant train"),
-            (self.pretrained is None or Path(self.pretrained).is_file(),
-             f"--pretrained {self.pretrained}: no such file (give a run's deploy.pt or last.pt)"),
+            (self.pretrained is None or self.base_run is None, "give --pretrained PATH or --base-run NAME, not both"),
         ]
         bad = [message for ok, message in problems if not ok]
         if bad:
             raise AdaGrowError("; ".join(bad))
+        pipeline.check_base_run(self.base_run)
+        # whether the starting file exists is checked when the run starts (BAMC.check_ready): a suite builds this
+        # config for a finished run on a machine where the base's deploy.pt is gone
+
+    @property
+    def starts_trained(self) -> bool:
+        return self.pretrained is not None or self.base_run is not None
 
     @property
     def default_recipe(self) -> str:
@@ -129,14 +135,17 @@ class BAMC(Method):
         self._prior: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # per layer: sorted levels, their log π
         self._epoch_prior: list[torch.Tensor] = []  # the prior term of each step of the current epoch
 
+    def check_ready(self, config) -> None:
+        pipeline.check_source(self.cfg.pretrained, self.cfg.base_run, config)
+
     # ---- schedule -----------------------------------------------------------------------------------
     def schedule(self, epochs: int) -> int:
         if self.cfg.variant == "posthoc":
             return epochs
-        bamc = self.cfg.bamc_epochs if self.cfg.bamc_epochs is not None else (epochs if self.cfg.pretrained else epochs // 2)
+        bamc = self.cfg.bamc_epochs if self.cfg.bamc_epochs is not None else (epochs if self.cfg.starts_trained else epochs // 2)
         if bamc > epochs:
             raise AdaGrowError(f"--bamc-epochs {bamc} is more than the run's {epochs} epochs")
-        if bamc == epochs and not self.cfg.pretrained:
+        if bamc == epochs and not self.cfg.starts_trained:
             raise AdaGrowError("BAMC starts from a trained model: give --pretrained PATH or fewer --bamc-epochs than "
                                f"the run's {epochs} epochs")
         return epochs - bamc
@@ -222,9 +231,10 @@ class BAMC(Method):
         from adagrow.models.cnn import GrowableCNN
         from adagrow.models.reparam import fuse_model
 
-        if self.cfg.pretrained:
-            model, seconds = load_pretrained(self.cfg.pretrained, ctx, self)
-            self.result.setdefault("pretrained_from", self.cfg.pretrained)
+        if self.cfg.starts_trained:
+            path = pipeline.source_path(self.cfg.pretrained, self.cfg.base_run, ctx.config)
+            model, seconds = load_pretrained(path, ctx, self)
+            self.result.setdefault("pretrained_from", path)
             self.result.setdefault("pretrain_seconds", seconds)
         elif ctx.config.model:
             model = pipeline.build_dense(ctx.config.model, ctx, self.cfg.stem)
