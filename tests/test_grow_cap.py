@@ -163,13 +163,6 @@ def test_splitgrow_several_steps_on_one_epoch_stop_at_the_last_whole_one_that_fi
     assert model.widths == STEP4 and method.stopped_at == 2
 
 
-def test_splitgrow_a_cap_below_the_seed_grows_nothing():
-    cap = deployed("1-1-1", (16, 24, 32)) - 1  # the seed's own size, less one
-    method = SplitGrowMethod(SplitGrowConfig(family="vgg", arch="1-1-1", grow_interval=1, max_params=cap))
-    model, changes = run_capped(method)
-    assert changes == [] and model.widths == (16, 24, 32) and method.stop_reason == f"parameter cap ({cap})"
-
-
 # ------------------------------------------------------------------------------------------ MoGrow
 @pytest.mark.parametrize("less,arch,stopped", [(0, "3-3-3", 3), (1, "2-2-2", 1)])
 def test_mogrow_ends_growth_at_the_stage_that_does_not_fit(less, arch, stopped):
@@ -180,6 +173,20 @@ def test_mogrow_ends_growth_at_the_stage_that_does_not_fit(less, arch, stopped):
     assert model.arch() == arch and deployed(arch) <= cap < deployed("4-4-4")
     assert method.stopped_at == stopped and method.summary()["stop_reason"] == f"parameter cap ({cap})"
     assert method.ema.keys() == model.state_dict().keys()  # the EMA stayed the model's shape
+
+
+# ------------------------------------------------------------------------------------------ the seed
+@pytest.mark.parametrize("make,seed,widths", [
+    (lambda cap: RandGrowMethod(RandGrowConfig(family="vgg", max_params=cap)), "1-1-1", None),  # AutoGrow's seed
+    (lambda cap: SplitGrowMethod(SplitGrowConfig(family="vgg", arch="1-1-1", max_params=cap)), "1-1-1", (16, 24, 32)),
+    (lambda cap: MoGrowMethod(MoGrowConfig(family="vgg", max_params=cap)), "2-2-2", None),  # half of 4-4-4
+])
+def test_a_seed_above_the_cap_is_refused_before_training(make, seed, widths):
+    size = deployed(seed, widths)
+    model = make(size).build_model(ctx(family="vgg"))  # a seed at the cap itself is allowed
+    assert model.arch() == seed
+    with pytest.raises(AdaGrowError, match=f"has {size:,} parameters, above max_params {size - 1:,}"):
+        make(size - 1).build_model(ctx(family="vgg"))
 
 
 # ------------------------------------------------------------------------------------------ the trial

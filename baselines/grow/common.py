@@ -13,6 +13,7 @@ record's ``params`` field does for a grown model: the *fused deploy model* (``de
 ``count_params``; :func:`~adagrow.models.cnn_count.fused_params` gives the same number without
 building it), so a cap taken from an AdaGrow record compares like with like.  A growth is predicted
 before it is made (:func:`predicted_params`) and made only if it fits; nothing is grown and undone.
+A seed already above the cap is refused before training (:meth:`GrowingBaseline.check_seed_fits`).
 """
 
 from __future__ import annotations
@@ -108,6 +109,22 @@ class GrowingBaseline(AdaGrowMethod):
         if family not in FAMILIES:
             raise AdaGrowError(f"--method {self.name} has no family {family!r}; known: {', '.join(FAMILIES)}")
         return family
+
+    def build_model(self, ctx) -> nn.Module:
+        fresh = self._pending is None
+        model = super().build_model(ctx)
+        if fresh:
+            self.check_seed_fits(model)
+        return model
+
+    def check_seed_fits(self, model: GrowableCNN) -> None:
+        """A seed above the cap would end the run above it too (growth only adds): refuse before training,
+        rather than write a "capped" record that is not."""
+        cap, size = self.baseline_config.max_params, fused_params(model)
+        if cap is not None and size > cap:
+            raise AdaGrowError(f"--method {self.name}: the seed model ({model.arch()}, widths "
+                               f"{'-'.join(map(str, model.widths))}) has {size:,} parameters, above max_params {cap:,}; "
+                               "a capped run needs a smaller seed (seed_arch / target_arch / arch / seed_fraction)")
 
     def fits(self, model: GrowableCNN, grow: Callable[[GrowableCNN], Any] | None = None, **structure: Any) -> bool:
         """Whether the growth (see :func:`predicted_params`) keeps the model within ``max_params``."""

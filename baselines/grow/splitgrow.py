@@ -227,6 +227,7 @@ class SplitGrowMethod(GrowingBaseline):
                                 policy=self.config.policy(), seed=ctx.config.seed, widths=self.widths[0])
             self.seed_norms = {n: float(p.detach().norm()) for n, p in model.named_parameters() if p.dim() > 1}
             self.lr_parts = {n: [(tuple(p.shape), 1.0)] for n, p in model.named_parameters() if p.dim() > 1}
+            self.check_seed_fits(model)
         self.model = model
         self._apply_lr_masks(model)
         return model
