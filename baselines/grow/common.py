@@ -7,12 +7,21 @@ reuses: ``build_model`` (the seed model and, on resume, the saved architecture),
 ``load_state_dict`` (structure, decision RNG, events), ``recalibrate`` (BN statistics of the modules
 listed in ``_new_bns``), ``deploy_model`` (fused), ``arch`` and ``summary``.  A baseline overrides
 ``on_epoch_end`` (its own when / where / how) and adds its own state under ``"baseline"``.
+
+The optional parameter cap (``max_params`` in each baseline's config) counts parameters as the run
+record's ``params`` field does for a grown model: the *fused deploy model* (``deploy_model`` then
+``count_params``; :func:`~adagrow.models.cnn_count.fused_params` gives the same number without
+building it), so a cap taken from an AdaGrow record compares like with like.  A growth is predicted
+before it is made (:func:`predicted_params`) and made only if it fits; nothing is grown and undone.
+A seed already above the cap is refused before training (:meth:`GrowingBaseline.check_seed_fits`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from adagrow.errors import AdaGrowError
@@ -27,14 +36,34 @@ from adagrow.models.cnn_count import fused_params
 NO_CAP = 1_000_000
 
 
-def check_common(family: str, blocks: int, arch: str | None, what: str = "seed_arch") -> None:
-    """Options every baseline shares: a known family, 3 or 4 blocks, an architecture of that many."""
+def check_common(family: str, blocks: int, arch: str | None, what: str = "seed_arch",
+                 max_params: int | None = None) -> None:
+    """Options every baseline shares: a known family, 3 or 4 blocks, an architecture of that many, a
+    parameter cap that is a positive whole number when set."""
     if family not in FAMILIES:
         raise AdaGrowError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
     if blocks not in (3, 4):
         raise AdaGrowError("blocks must be 3 or 4")
     if arch is not None and len(parse_arch(arch)) != blocks:
         raise AdaGrowError(f"{what} {arch!r} does not have {blocks} blocks")
+    if max_params is not None and (isinstance(max_params, bool) or not isinstance(max_params, int) or max_params < 1):
+        raise AdaGrowError(f"max_params must be a whole number of parameters, at least 1 (or unset: no cap); "
+                           f"got {max_params!r}")
+
+
+def predicted_params(model: GrowableCNN, grow: Callable[[GrowableCNN], Any] | None = None, **structure: Any) -> int:
+    """Fused (deploy) parameters of ``model`` after a growth, without touching ``model`` or the run.
+
+    The twin is rebuilt from ``model.structure()`` (with ``structure``'s entries replaced, e.g.
+    ``widths``) on the meta device, so it has shapes but no storage, then ``grow`` is applied to it.
+    Nothing of the run moves: the model, its decision RNG and the method's events are not used, and
+    initialisers on meta tensors draw no random numbers; torch's CPU generator is forked all the same,
+    so that an initialiser that did would still leave the run's stream where it was."""
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        twin = GrowableCNN.from_structure({**model.structure(), **structure}, model.policy)
+        if grow is not None:
+            grow(twin)
+        return fused_params(twin)
 
 
 def adagrow_config(cfg: Any, **kw) -> AdaGrowConfig:
@@ -80,6 +109,34 @@ class GrowingBaseline(AdaGrowMethod):
         if family not in FAMILIES:
             raise AdaGrowError(f"--method {self.name} has no family {family!r}; known: {', '.join(FAMILIES)}")
         return family
+
+    def build_model(self, ctx) -> nn.Module:
+        fresh = self._pending is None
+        model = super().build_model(ctx)
+        if fresh:
+            self.check_seed_fits(model)
+        return model
+
+    def check_seed_fits(self, model: GrowableCNN) -> None:
+        """A seed above the cap would end the run above it too (growth only adds): refuse before training,
+        rather than write a "capped" record that is not."""
+        cap, size = self.baseline_config.max_params, fused_params(model)
+        if cap is not None and size > cap:
+            raise AdaGrowError(f"--method {self.name}: the seed model ({model.arch()}, widths "
+                               f"{'-'.join(map(str, model.widths))}) has {size:,} parameters, above max_params {cap:,}; "
+                               "a capped run needs a smaller seed (seed_arch / target_arch / arch / seed_fraction)")
+
+    def fits(self, model: GrowableCNN, grow: Callable[[GrowableCNN], Any] | None = None, **structure: Any) -> bool:
+        """Whether the growth (see :func:`predicted_params`) keeps the model within ``max_params``."""
+        cap = self.baseline_config.max_params
+        return cap is None or predicted_params(model, grow, **structure) <= cap
+
+    @property
+    def cap_reason(self) -> str:
+        return f"parameter cap ({self.baseline_config.max_params})"
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "max_params": self.baseline_config.max_params}
 
     def own_state(self) -> dict[str, Any]:
         return {}

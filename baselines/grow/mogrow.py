@@ -13,6 +13,13 @@ training batches.
 
 Not implemented: AutoProg's search over depth / resolution (optional in the paper), and its resolution,
 RandAugment and drop-path ramps (the harness keeps data and augmentation the same for every method).
+
+*Parameter cap* (``max_params``, beside the paper: the issue-19 comparison at AdaGrow's size): a
+stage's growth is made only if the model at the stage's depths has at most ``max_params`` fused
+(deploy) parameters, the count of the record's ``params`` (:mod:`baselines.grow.common`); when it
+does not fit, growth ends and the model keeps its depths (a stage grows every block at once, so the
+capped model can sit up to one stage's layers below the cap; no partial stage is tried, since the
+stages are the method's schedule).
 """
 
 from __future__ import annotations
@@ -41,9 +48,12 @@ class MoGrowConfig:
     grow_interval: int | None = None  # epochs per stage; None: the epoch budget / stages
     ema_decay: float = 0.9996  # decay of the parameters' EMA (updated every step; the model takes it at each growth)
     recalibrate_batches: int = 20  # BN statistics of the whole grown model, re-estimated before validation
+    # most fused (deploy) parameters after a growth, counted as the record's params; a stage that would
+    # pass it ends growth; None: no cap
+    max_params: int | None = None
 
     def __post_init__(self):
-        check_common(self.family, self.blocks, self.target_arch, "target_arch")
+        check_common(self.family, self.blocks, self.target_arch, "target_arch", self.max_params)
         if self.stages < 2:
             raise AdaGrowError("MoGrow needs at least 2 stages")
         if self.grow_interval is not None and self.grow_interval < 1:
@@ -134,10 +144,14 @@ class MoGrowMethod(GrowingBaseline):
         cfg = self.baseline_config
         self.model = model
         boundaries = cfg.boundaries(ctx.epochs)
-        if self.stage >= len(boundaries) or epoch + 1 != boundaries[self.stage] or epoch + 1 >= ctx.epochs:
+        if (self.stopped_at is not None or self.stage >= len(boundaries) or epoch + 1 != boundaries[self.stage]
+                or epoch + 1 >= ctx.epochs):
+            return None
+        depths = cfg.depths_at(self.stage + 1)
+        if depths != model.depths and not self.fits(model, lambda twin: self.grow(twin, depths)):
+            self._stop(epoch, self.cap_reason)  # the model stays in its stage
             return None
         self.stage += 1
-        depths = cfg.depths_at(self.stage)
         if depths == model.depths:
             return None
         before = snapshot(model)

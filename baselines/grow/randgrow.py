@@ -20,6 +20,13 @@ Optimizer state of old parameters is kept, new slots zero.
 Standardised by the harness (README "Growing baselines"): AdaGrow's families and widths, the shared
 recipe (cosine over the whole run; AutoGrow's constant lr plus 200 tail epochs is not used), the
 epoch budget, and BN recalibration of the new layer before the post-growth validation.
+
+*Parameter cap* (``max_params``, beside the paper: the issue-19 comparison at AdaGrow's size): when a
+growth is due, the next stage in the round-robin grows only if the model with its new layer has at
+most ``max_params`` fused (deploy) parameters, the count of the record's ``params``
+(:mod:`baselines.grow.common`); a stage whose next layer does not fit is closed for good (in
+``stopped_stages``, reason "parameter cap (N)" in ``stage_stop_reasons``) and the round-robin goes on
+to the next stage, whose layer may be smaller; growth ends when no open stage fits.
 """
 
 from __future__ import annotations
@@ -62,9 +69,12 @@ class RandGrowConfig:
     max_layers_per_stage: int | None = None  # None: no cap
     grow_until: float = 1.0  # growth only before this fraction of the epochs
     recalibrate_batches: int = 20  # BN statistics of the new layer, re-estimated before validation
+    # most fused (deploy) parameters after a growth, counted as the record's params; a stage whose next
+    # layer would pass it stops; None: no cap
+    max_params: int | None = None
 
     def __post_init__(self):
-        check_common(self.family, self.blocks, self.seed_arch)
+        check_common(self.family, self.blocks, self.seed_arch, max_params=self.max_params)
         if self.init not in INITS:
             raise AdaGrowError(f"unknown RandGrow init {self.init!r}; known: {', '.join(INITS)}")
         if self.stop not in ("auto", "none"):
@@ -91,6 +101,7 @@ class RandGrowMethod(GrowingBaseline):
         super().__init__(cfg, adagrow_config(cfg, seed_arch=seed, depth_policy="sequential", **thesis))
         self.metric: list[float] = []  # smoothed validation accuracy after each epoch
         self.stopped_stages: dict[int, int] = {}  # stage -> epoch (1-based) after which it stopped
+        self.stage_stop_reasons: dict[int, str] = {}  # stage -> why it stopped (τ rule or parameter cap)
 
     # ----------------------------------------------------------------------------- decisions
     def _smooth(self, acc: float) -> float:
@@ -110,6 +121,7 @@ class RandGrowMethod(GrowingBaseline):
         start = self.metric[-1 - cfg.window] if len(self.metric) > cfg.window else 0.0
         if self.metric[-1] - start < cfg.tau:
             self.stopped_stages[stage] = epoch + 1
+            self.stage_stop_reasons[stage] = f"gained less than {cfg.tau} points over {cfg.window} epochs"
 
     def _open_stages(self) -> list[int]:
         cap = self.baseline_config.max_layers_per_stage
@@ -126,6 +138,16 @@ class RandGrowMethod(GrowingBaseline):
         n = len(self.model.blocks)
         return min(open_stages, key=lambda s: (s - last - 1) % n)
 
+    def next_stage_within_cap(self, epoch: int) -> int | None:
+        """The next stage in the round-robin whose new layer keeps the model within ``max_params``;
+        each stage passed over for the cap is closed for good (a layer only grows the model)."""
+        while (stage := self.next_stage()) is not None:
+            if self.fits(self.model, lambda twin, s=stage: twin.blocks[s].append(twin.new_layer(s))):
+                return stage  # the twin appends what grow_depth(model, stage) appends
+            self.stopped_stages[stage] = epoch + 1
+            self.stage_stop_reasons[stage] = self.cap_reason
+        return None
+
     def on_epoch_end(self, ctx: RunContext, epoch: int, model, metrics: dict[str, float]) -> ModelChange | None:
         cfg = self.baseline_config
         self.model = model
@@ -134,9 +156,12 @@ class RandGrowMethod(GrowingBaseline):
         if self.stopped_at is not None or not due:
             return None
         self._check_last_stage(epoch)
-        stage = self.next_stage()
+        closed = len(self.stopped_stages)
+        stage = self.next_stage_within_cap(epoch)
         if stage is None:
-            self._stop(epoch, "every stage stopped growing" if self.stopped_stages else "every stage is full")
+            capped = any(self.stage_stop_reasons.get(s) == self.cap_reason for s in list(self.stopped_stages)[closed:])
+            self._stop(epoch, self.cap_reason if capped
+                       else "every stage stopped growing" if self.stopped_stages else "every stage is full")
             return None
         before = snapshot(model)
         event = grow_depth(model, stage=stage)
@@ -186,14 +211,18 @@ class RandGrowMethod(GrowingBaseline):
 
     # ----------------------------------------------------------------------------- record, resume
     def summary(self) -> dict[str, Any]:
-        return {**super().summary(), "stopped_stages": dict(self.stopped_stages)}
+        return {**super().summary(), "stopped_stages": dict(self.stopped_stages),
+                "stage_stop_reasons": dict(self.stage_stop_reasons)}
 
     def own_state(self) -> dict[str, Any]:
-        return {"metric": list(self.metric), "stopped_stages": dict(self.stopped_stages)}
+        return {"metric": list(self.metric), "stopped_stages": dict(self.stopped_stages),
+                "stage_stop_reasons": dict(self.stage_stop_reasons)}
 
     def load_own_state(self, state: dict[str, Any]) -> None:
         self.metric = list(state["metric"])
         self.stopped_stages = {int(k): v for k, v in state["stopped_stages"].items()}
+        # checkpoints written before the reasons were kept have none
+        self.stage_stop_reasons = {int(k): v for k, v in state.get("stage_stop_reasons", {}).items()}
 
 
 METHODS.register("randgrow", MethodEntry(RandGrowConfig, RandGrowMethod,

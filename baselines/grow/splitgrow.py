@@ -26,6 +26,19 @@ ratios entry by entry (``lr_mask``) and the optimizer scales each entry's step b
 and weight decay, Adam and AdamW).  BN parameters and biases keep η₀.  μP's per-layer multipliers
 and the batch-size adaptation are not implemented.  Depth does not grow (the paper has none): the
 architecture is ``arch``.
+
+*Parameter cap* (``max_params``, beside the paper: the issue-19 comparison at AdaGrow's size): a
+growth is made only if the widened model has at most ``max_params`` fused (deploy) parameters, the
+count of the record's ``params`` (:mod:`baselines.grow.common`).  When the step that is due does not
+fit, the model takes the widest *partial step* that fits and growth ends: the block widths
+C_t + round₂(j/J·(C_{t+1} − C_t)), j < J, J = the largest block's step in channel pairs (every
+block the same fraction of its own step, even counts).  Why not simply stop at the last whole step:
+parameters grow with the square of the width, so one ×1.2 step is about ×1.44 parameters and
+stopping short would leave the model up to ~30 % below the cap, which defeats a comparison at equal
+size; a partial step is the same function-preserving :func:`widen` (it accepts any wider widths),
+with its own learning-rate part like any other growth.  Its event says ``"partial": true``.  Steps
+that a short budget puts on one epoch are taken up to the last whole one that fits, then the partial
+step.
 """
 
 from __future__ import annotations
@@ -70,9 +83,12 @@ class SplitGrowConfig:
     stage_growth: float = 0.2  # T_{t+1} = T_t·(1 + stage_growth)
     grow_interval: int | None = None  # fixed epochs between growths instead of geometric stages
     lr_adaptation: bool = True  # the entries added at growth t train at η₀‖W_Δt‖/‖W₀‖ (per layer)
+    # most fused (deploy) parameters after a growth, counted as the record's params; the last step
+    # is cut to the widest that fits, then growth ends; None: no cap
+    max_params: int | None = None
 
     def __post_init__(self):
-        check_common(self.family, self.blocks, self.arch, "arch")
+        check_common(self.family, self.blocks, self.arch, "arch", self.max_params)
         if not 0.0 < self.seed_fraction <= 1.0:
             raise AdaGrowError("seed_fraction must be in (0, 1]")
         if self.rate <= 0 or self.first_stage_epochs <= 0 or self.stage_growth < 0:
@@ -211,6 +227,7 @@ class SplitGrowMethod(GrowingBaseline):
                                 policy=self.config.policy(), seed=ctx.config.seed, widths=self.widths[0])
             self.seed_norms = {n: float(p.detach().norm()) for n, p in model.named_parameters() if p.dim() > 1}
             self.lr_parts = {n: [(tuple(p.shape), 1.0)] for n, p in model.named_parameters() if p.dim() > 1}
+            self.check_seed_fits(model)
         self.model = model
         self._apply_lr_masks(model)
         return model
@@ -229,24 +246,50 @@ class SplitGrowMethod(GrowingBaseline):
             seed = self.seed_norms.get(name, 0.0)
             self.lr_parts.setdefault(name, []).append((shapes[name], norm / seed if seed > 0 and norm > 0 else 1.0))
 
+    def within_cap(self, model: GrowableCNN, target: int) -> tuple[int, tuple[int, ...] | None]:
+        """The schedule step the model may reach on the way to ``target`` and, when that is short of
+        ``target``, the widest partial step after it that fits (None if none does); see the module doc."""
+        if self.fits(model, widths=list(self.widths[target])):
+            return target, None
+        reach = next((t for t in range(target - 1, self.step, -1) if self.fits(model, widths=list(self.widths[t]))),
+                     self.step)
+        lo, hi = self.widths[reach], self.widths[reach + 1]
+        pairs = max((b - a) // 2 for a, b in zip(lo, hi))
+
+        def partial(j: int) -> tuple[int, ...]:
+            return tuple(a + round2(j / pairs * (b - a)) for a, b in zip(lo, hi))
+
+        # parameters rise with j; find the largest j < pairs that fits (j = 0: no partial step)
+        fit, over = 0, pairs
+        while over - fit > 1:
+            mid = (fit + over) // 2
+            fit, over = (mid, over) if self.fits(model, widths=list(partial(mid))) else (fit, mid)
+        return reach, partial(fit) if fit > 0 else None
+
     def on_epoch_end(self, ctx: RunContext, epoch: int, model, metrics: dict[str, float]) -> ModelChange | None:
         cfg = self.baseline_config
         self.model = model
         when = cfg.growth_epochs(len(self.widths) - 1, ctx.epochs)
         target = sum(1 for e in when if e <= epoch + 1)  # a short budget may put several steps on one epoch
-        if target <= self.step:
+        if self.stopped_at is not None or target <= self.step:
             return None
+        reach, partial = self.within_cap(model, target)
+        widths = partial or self.widths[reach]
+        if reach < target:
+            self._stop(epoch, self.cap_reason)
+            if widths == tuple(model.widths):
+                return None  # not even a partial step fits: the model keeps its width
         before, widths_before = snapshot(model), model.widths
         gen = torch.Generator().manual_seed(model.rng.getrandbits(63))
-        new_model, param_map, gained = widen(model, self.widths[target], gen)
+        new_model, param_map, gained = widen(model, widths, gen)
         if cfg.lr_adaptation:
             self._add_lr_parts(new_model, gained)
             self._apply_lr_masks(new_model)
-        self.step = target
+        self.step = reach
         ratios = [self.lr_parts[n][-1][1] for n in gained if cfg.lr_adaptation]
         event = growth_record(new_model, epoch, metrics, before, {
             "kind": "width", "where": "every layer", "what": f"widths {list(widths_before)} -> {list(new_model.widths)}",
-            "widths": list(new_model.widths), "step": target,
+            "widths": list(new_model.widths), "step": reach, **({"partial": True} if partial else {}),
             "lr_ratios": [min(ratios), max(ratios)] if ratios else None})  # of the parts this growth added
         self.events.append(event)
         self.model = new_model
