@@ -276,3 +276,22 @@ def test_splitgrow_resumed_through_the_runner_keeps_the_cap_and_its_stop(tiny_mn
         a, b = (torch.load(Path(r["run_dir"]) / "deploy.pt", weights_only=False)["model"].state_dict()
                 for r in (full, resumed))
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_every_capped_reference_entry_starts_below_adagrows_smallest_mnist_size():
+    """The capped rows of MNIST's reference selection must have room: each starts below AdaGrow's smallest MNIST
+    final size on record (VGG 0-1-1 on one-channel 28×28 input: 398,986 deployed params, results/mnist.jsonl)."""
+    from suites import _load
+
+    smallest_adagrow = 398_986
+    assert deployed("0-1-1", chans=1) == smallest_adagrow
+    capped = {e.method: e for e in _load().get("mnist") if e.name.endswith("-capped")}
+    assert set(capped) == {"randgrow", "splitgrow", "mogrow"}
+    seeds = {"randgrow": deployed(capped["randgrow"].options["seed_arch"], chans=1),
+             # MoGrow's first stage is half its target depth per block; 2-2-2 starts at 1-1-1
+             "mogrow": deployed("1-1-1", chans=1)}
+    assert capped["mogrow"].options["target_arch"] == "2-2-2"
+    for method, size in seeds.items():
+        assert size <= smallest_adagrow * 1.1, method
+    for e in capped.values():
+        assert e.derive == {"max_params": ("params_cap", "mnist", "adagrow-vgg-3b")}
