@@ -107,6 +107,23 @@ def _versus(base: dict[Any, Record] | None, mine: dict[Any, Record], is_base: bo
     return f"{paired.difference.format()} (n={len(paired.seeds)}; {paired.verdict})"
 
 
+def _cap(base: dict[Any, Record] | None, mine: dict[Any, Record]) -> str:
+    """For a row run under a parameter cap (``max_params``, the growers' "-capped" rows): its final params as a
+    multiple of AdaGrow's of the same seed, and whether every seed landed within AdaGrow's ±10%."""
+    capped = [r for r in mine.values() if ((r.get("config") or {}).get("method_config") or {}).get("max_params")]
+    if not capped:
+        return ""
+    if base is None:
+        return " (capped)"
+    ratios = [r["params"] / base[s]["params"] for s, r in mine.items()
+              if s in base and r.get("params") and base[s].get("params")]
+    if not ratios:
+        return " (capped)"
+    span = f"{min(ratios):.2f}" + (f"–{max(ratios):.2f}" if max(ratios) - min(ratios) >= 0.005 else "")
+    outside = " §" if any(not 0.9 <= x <= 1.1 for x in ratios) else ""
+    return f" (capped: {span}× AdaGrow's params{outside})"
+
+
 def grid(records: list[Record], dataset: str, profile: str) -> render.Grid | None:
     """The leaderboard of one dataset and profile, best mean accuracy first; None without records."""
     rows = runs_by_row(records, dataset, profile)
@@ -124,7 +141,7 @@ def grid(records: list[Record], dataset: str, profile: str) -> render.Grid | Non
         archs = sorted({str(r.get("arch") or r.get("model") or "") for r in runs} - {""})
         unlearned = sorted({why for r in runs if (why := base_below_bar(r))})
         flag = f" ⚠ pruned an unlearned base: {'; '.join(unlearned)}" if unlearned else ""
-        lines.append([tag + flag, " / ".join(archs) or "—", str(len(runs)), acc.format() if acc else "—",
+        lines.append([tag + _cap(base, by_seed) + flag, " / ".join(archs) or "—", str(len(runs)), acc.format() if acc else "—",
                       _versus(base, by_seed, tag == base_tag),
                       _count(_mean_of([r.get("params") for r in runs])), _count(_mean_of([r.get("macs") for r in runs])),
                       _latency(runs), _phases(runs)])
@@ -141,9 +158,14 @@ def grid(records: list[Record], dataset: str, profile: str) -> render.Grid | Non
         "CPU latency: median batch-1 forward (mean over seeds), ± half the p10–p90 range of the repeats (largest "
         "over seeds), (Nt) the pinned thread count; † a record flags it noisy.",
         "train seconds: every phase of the run summed (CPU- or GPU-seconds, as the record's time_unit), mean over "
-        "seeds; for a pruning row this includes its dense pretraining; ‡ some seed ran on a machine whose mean "
+        "seeds; for a pruning row that trained its own dense model this includes it (a row pruning a shared base "
+        "counts only its own run: reports/tables/pruning-<dataset>-<profile>.md); ‡ some seed ran on a machine whose mean "
         "load exceeded its cores (other work competed): those seconds are not the machine's speed.",
     ]
+    if any("(capped" in line[0] for line in lines):
+        notes.append("capped: the row grew under a parameter cap of the same seed's AdaGrow final params + 10% "
+                     "(--max-params); its params as a multiple of AdaGrow's over the seeds, § where a seed ended "
+                     "outside AdaGrow's ±10% (a growth step can be larger than the band).")
     if any("⚠" in line[0] for line in lines):  # only where it applies: other pages stay as they were
         notes.append("⚠ a pruning row whose dense base (its accuracy measured just before the prune) is below the "
                      "dataset's bar (reports.match.BASE_BARS) pruned a model that has not learned: no pruning result.")

@@ -48,3 +48,22 @@ def test_seconds_measured_under_load_are_flagged():
     busy["machine_load"] = {"cores": 2, "mean_1min": 9.5, "max_1min": 12.0, "busy": True}
     rows = {r[0]: r for r in leaderboard.grid([quiet, busy], "mnist", "reference").rows}
     assert rows["fixed-resnet18-thesis"][8].endswith("‡") and not rows["adagrow-vgg-3b"][8].endswith("‡")
+
+
+def test_a_capped_row_shows_its_size_against_adagrows_of_the_same_seed():
+    """Issue 19: the capped growers separate "grew bigger" from "grew better"; the page says how close to AdaGrow's
+    size each landed (AdaGrow 400k / 420k; the capped row 380k / 470k: 0.95× and 1.119×, the second outside ±10%)."""
+    records = []
+    for seed, (ada, capped) in enumerate(((400_000, 380_000), (420_000, 470_000))):
+        a = _rec("adagrow-vgg-3b", seed, 99.0)
+        a["params"] = ada
+        c = _rec("randgrow-vgg-3b-capped", seed, 99.1, method="randgrow")
+        c["params"] = capped
+        c["config"]["method_config"] = {"max_params": int(ada * 1.1)}
+        u = _rec("randgrow-vgg-3b", seed, 99.2, method="randgrow")  # uncapped: no mark
+        records += [a, c, u]
+    g = leaderboard.grid(records, "mnist", "reference")
+    names = [r[0] for r in g.rows]
+    assert "randgrow-vgg-3b-capped (capped: 0.95–1.12× AdaGrow's params §)" in names
+    assert "randgrow-vgg-3b" in names
+    assert any("§ where a seed ended outside AdaGrow's ±10%" in n for n in g.footnotes)
