@@ -23,7 +23,7 @@ from pathlib import Path
 from adagrow.errors import AdaGrowError
 from adagrow.plugins import Command
 from adagrow.records.store import atomic_write_text, check_writable, read_records
-from reports import RESULTS_DIR, TABLES_DIR, match, plots, render
+from reports import RESULTS_DIR, TABLES_DIR, match, plots, quant_reference, render
 from reports.formatting import MISSING, format_metric
 from reports.thesis_reference import CNN_DATASETS, COLUMN_TITLES, DATASET_NAMES, TABLES, ThesisRow, ThesisTable
 
@@ -122,6 +122,10 @@ def _extra_tags(table: ThesisTable, records: list[dict]) -> list[tuple[str, str]
     return [(dataset, t) for t in suite_tags if t not in known and t in present]
 
 
+def _extra_quant_rows(table: ThesisTable) -> list[ThesisRow]:
+    return quant_reference.table_rows(table.id) if table.kind == "quant" else []
+
+
 def build_grid(table: ThesisTable, records: list[dict], source: str) -> render.Grid:
     """The cells of one report table: thesis rows with our numbers, then our runs the thesis lacks."""
     rows, found = [], []
@@ -134,6 +138,14 @@ def build_grid(table: ThesisTable, records: list[dict], source: str) -> render.G
         ours = match.summarize(match.select_runs(records, dataset, tag))
         rows.append(_row_cells(table, f"{tag} (ours only)", dataset, {}, ours, MISSING))
         found.append(ours)
+    for row in _extra_quant_rows(table):  # Table 4-1 on the datasets we hold (MNIST): rows the thesis has not
+        ours = _ours_for(table, row, records)
+        cells = _row_cells(table, row.label, row.key[0], row.cells, ours, MISSING)
+        if ours is None and row.select.get("precision") == "fp16":
+            cells = [quant_reference.FP16_CUDA_ONLY if c == NOT_RUN else c for c in cells]
+        rows.append(cells)
+        if ours is not None:
+            found.append(ours)
     return render.Grid(f"Table {table.id} — {table.title}", _header(table), rows, _footnotes(table, source, found))
 
 
@@ -158,6 +170,11 @@ def _footnotes(table: ThesisTable, source: str, found: list[match.Ours]) -> list
                          "shared machine): indicative only.")
     elif table.kind == "quant":
         notes.append("ours: quantization records carry accuracy only; measure latency with `adagrow bench`.")
+        if _extra_quant_rows(table):
+            notes.append("(ours only) rows: the suites' converged models on the datasets we hold, quantized by "
+                         "`adagrow suite <dataset> --quantize` (per-seed drops and paired differences: "
+                         "quant-<dataset>-<profile>.md); the thesis has no such row, so no Δ.  "
+                         f"{quant_reference.FP16_CUDA_ONLY}: FP16 is quantized on CUDA only.")
     if any(o.latency_mixed for o in found):
         notes.append("mixed threads: the seeds' latencies were measured with different CPU thread counts; "
                      "they are not averaged.")
@@ -305,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         from reports import mnas, pruning_reference, second_thesis
 
         for stem, grid in [*second_thesis.grids(records), ("mnas", mnas.grid(records)),
-                           *pruning_reference.grids(records)]:
+                           *pruning_reference.grids(records), *quant_reference.grids(records)]:
             grids.append((stem, grid))
             for fmt in formats:
                 path = args.out / f"{stem}.{fmt}"

@@ -9,14 +9,17 @@ averaged, with the sample standard deviation and the 95% confidence half-width k
 the latest record of a seed wins over older re-runs.  Latencies measured with different CPU thread counts
 are never averaged: such a cell has no latency and says why.
 Quantization records (``adagrow.quant.run``) are matched the same way, on the tag of the training
-run whose deploy model they quantized, plus the row's ``select`` fields (precision, method).
+run whose deploy model they quantized, plus the row's ``select`` fields (precision, method); their profile and
+seed are those of that training run (``trained_profile``, ``quant_seed``).
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reports.stats import mean_ci
@@ -244,10 +247,31 @@ def summarize(runs: list[Record]) -> Ours | None:
     )
 
 
-def _trained_profile(quant: Record, training_profiles: dict[str, str]) -> str:
+def _profile_in_run_name(run_dir: str) -> str | None:
+    """The profile a run directory's name carries (``RunConfig.run_stem``: ``…-<profile>-s<seed>[-<hash>]``)."""
+    from adagrow.config import PROFILES
+
+    names = "|".join(map(re.escape, PROFILES.names()))
+    m = re.search(rf"-({names})-s[0-9]+(-[0-9a-f]{{8}})?$", Path(run_dir).name) if run_dir else None
+    return m.group(1) if m else None
+
+
+def trained_profile(quant: Record, training_profiles: dict[str, str]) -> str:
     """Profile of the run a quantization record started from: its own ``profile`` field if it has one,
-    else that of the training record whose run folder it names; "full" when neither is known."""
-    return str(quant.get("profile") or training_profiles.get(quant.get("source_checkpoint_run") or "", "full"))
+    else that of the training record whose run folder it names, else the one that folder's name carries
+    (records of older code whose training record is gone); "full" when none is known."""
+    run_dir = str(quant.get("source_checkpoint_run") or "")
+    return str(quant.get("profile") or training_profiles.get(run_dir) or _profile_in_run_name(run_dir) or "full")
+
+
+def quant_seed(record: Record) -> Any:
+    """The seed a quantization record belongs to: its base run's (``base_seed``), else its own (calibration) seed."""
+    return record.get("base_seed") if record.get("base_seed") is not None else record.get("seed")
+
+
+def training_profiles(records: Iterable[Record]) -> dict[str, str]:
+    """run folder -> profile of every training record (for quantization records that do not name their profile)."""
+    return {str(r["run_dir"]): str(r.get("profile")) for r in records if is_training(r) and r.get("run_dir")}
 
 
 def quant_accuracy(records: Iterable[Record], dataset: str, tag: str, select: dict[str, str]) -> Ours | None:
@@ -258,20 +282,21 @@ def quant_accuracy(records: Iterable[Record], dataset: str, tag: str, select: di
     """
     records = list(records)
     mine = [r for r in records if is_quant(r) and r.get("dataset") == dataset and record_tag(r) == tag]
-    hits = latest_per_seed([r for r in mine if all(r.get(k) == v for k, v in select.items())])
+    hits = [r for r in mine if all(r.get(k) == v for k, v in select.items())]
     field = "accuracy"
     if not hits and select.get("precision") == "fp32":
-        hits, field = latest_per_seed([r for r in mine if r.get("fp32_accuracy") is not None]), "fp32_accuracy"
+        hits, field = [r for r in mine if r.get("fp32_accuracy") is not None], "fp32_accuracy"
     used = [r for r in hits if r.get(field) is not None]
     if not used:
         return None
-    training_profiles = {str(r["run_dir"]): str(r.get("profile")) for r in records if is_training(r) and r.get("run_dir")}
+    profiles = training_profiles(records)
     by_profile: dict[str, list[Record]] = {}
     for r in used:
-        by_profile.setdefault(_trained_profile(r, training_profiles), []).append(r)
+        by_profile.setdefault(trained_profile(r, profiles), []).append(r)
     rank = {p: i for i, p in enumerate(PROFILE_PREFERENCE)}
     profile = min(by_profile, key=lambda p: (rank.get(p, len(rank)), p))  # one profile per cell
-    used = by_profile[profile]
+    # the latest record of each base seed of that profile (a smoke record never stands in for a reference seed)
+    used = list({quant_seed(r): r for r in by_profile[profile]}.values())
     accs = {"acc": [r[field] for r in used]}
     return Ours(n=len(used), profiles=(profile,), acc=statistics.fmean(accs["acc"]), std=_spread_over_seeds(accs),
                 ci=_ci_over_seeds(accs))

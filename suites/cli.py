@@ -2,7 +2,8 @@
 
 The command reaches the core command line through the ``adagrow.commands`` entry point in
 ``pyproject.toml`` (:mod:`adagrow.plugins`); the common run options are the core's
-(:func:`adagrow.cli_options.add_run_options`), so ``train`` and ``suite`` take the same ones.
+(:func:`adagrow.cli_options.add_run_options`), so ``train`` and ``suite`` take the same ones.  ``--quantize``
+quantizes the suite's finished runs instead of training (:mod:`suites.quantize`, Table 4-1).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from adagrow.plugins import Command
 def main(argv: list[str]) -> int:
     from suites import run_suite
     from suites.executors import add_executor_options
+    from suites.quantize import add_quantize_options, quantize_suite
 
     p = argparse.ArgumentParser(
         prog="adagrow suite", description="run every entry of a suite; entries with a record of the same "
@@ -30,8 +32,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--seeds", help="run every entry under each of these seeds, e.g. 0,1,2 (instead of --seed)")
     add_run_options(p)
     add_executor_options(p)
+    add_quantize_options(p)
     args = p.parse_args(argv)
-    return run_suite(args)
+    return quantize_suite(args) if args.quantize else run_suite(args)
 
 
 COMMAND = Command(main, "run every entry of a suite (a dataset's table or a thesis ablation); resumable")

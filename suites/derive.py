@@ -63,8 +63,9 @@ class Source:
         return f"{self.suite}/{self.entry.name}/s{self.cfg.seed}"
 
     def command(self) -> str:
-        return (f"adagrow suite {self.suite} --only {self.entry.name} --seeds {self.cfg.seed} "
-                f"--profile {self.cfg.profile} --output {self.cfg.output_dir}")
+        """What runs the source: this suite command's other options (profile, threads, data, output...) are part of
+        the source's identity too, so they are kept rather than spelled out here."""
+        return f"`adagrow suite {self.suite} --only {self.entry.name} --seeds {self.cfg.seed}` with this command's other options"
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def resolve(entry, seed: int, *, suite: str, config_for: Callable[[Any, str], An
         source = Source(option, what, src_suite, src_entry, src.cfg)
         record = done(records_of(src_suite), src.cfg)
         if record is None:
-            return Resolved(None, f"waits for {source.label()} (run it: {source.command()})")
+            return Resolved(None, f"waits for {source.label()}: run {source.command()}")
         options[option] = DERIVED[what](src.cfg, record)
         sources.append(source)
     filled = dataclasses.replace(entry, options={**entry.options, **options})
@@ -120,6 +121,6 @@ def missing_checkpoint(resolved: Resolved) -> str | None:
             continue
         deploy = Path(source.cfg.output_dir) / "runs" / source.cfg.run_name / "deploy.pt"
         if not deploy.is_file():
-            return (f"the base's deploy.pt is gone (records are committed, checkpoints are not): rerun the base with "
-                    f"{source.command()} --force  [{deploy}]")
+            return (f"the base's deploy.pt is gone (records are committed, checkpoints are not): rerun {source.label()}: "
+                    f"{source.command()} and --force  [{deploy}]")
     return None

@@ -510,5 +510,8 @@ def test_every_vision_dataset_suite_runs_the_growing_baselines_one_smoke_entry_e
 
     for dataset in VISION:
         entries = [e for e in _load().get(dataset) if e.method in ("randgrow", "splitgrow", "mogrow")]
-        assert len(entries) == 3 * 4 * 2, dataset
+        capped = [e for e in entries if "max_params" in e.derive]  # issue 19: MNIST's reference selection only
+        assert len(entries) - len(capped) == 3 * 4 * 2, dataset
+        assert sorted(e.name for e in capped) == (
+            ["mogrow-vgg-3b-capped", "randgrow-vgg-3b-capped", "splitgrow-vgg-3b-capped"] if dataset == "mnist" else [])
         assert sorted(e.method for e in entries if e.smoke) == ["mogrow", "randgrow", "splitgrow"]

@@ -78,7 +78,7 @@ def test_a_derived_entry_waits_for_a_source_that_has_no_record(monkeypatch, tmp_
     out = capsys.readouterr().out
     assert calls == []
     assert "capped/s0" in out and "WAITING" in out
-    assert "waits for tiny/source/s0 (run it: adagrow suite tiny --only source --seeds 0" in out
+    assert "waits for tiny/source/s0: run `adagrow suite tiny --only source --seeds 0` with this command's other options" in out
     assert "2 waiting for another run" in out
 
     assert main(argv(tmp_path, "--only", "capped", "--list")) == 0

@@ -47,12 +47,14 @@ class FixedGrownMethod(Method):
     name = "fixed"
 
     def __init__(self, cfg: FixedGrownConfig):
-        # Refused here, when the runner builds the method (before any data loads), not in the config: a suite
-        # builds this config before the grown run it takes ``arch`` from has finished (Entry.derive).
-        if cfg.arch is None:
-            raise AdaGrowError(f"--method fixed --model {cfg.family} needs --arch D<layers>W<width> "
-                               "(e.g. D3W384, the arch a grown run's record names)")
         self.cfg = cfg
+
+    def check_ready(self, config) -> None:
+        # Refused when the run starts (before any data loads), not in the config: a suite builds this config
+        # before the grown run it takes ``arch`` from has finished (Entry.derive).
+        if self.cfg.arch is None:
+            raise AdaGrowError(f"--method fixed --model {self.cfg.family} needs --arch D<layers>W<width> "
+                               "(e.g. D3W384, the arch a grown run's record names)")
 
     def build_model(self, ctx: RunContext) -> nn.Module:
         meta = ctx.data_meta or {}

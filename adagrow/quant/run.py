@@ -62,16 +62,26 @@ def _calibration(bundle, seed: int) -> Iterable:
     return bundle.train
 
 
+# What ``quantize_model`` names the method of a precision that takes none (its records' ``quant_method``).
+CAST = {"fp16": "cast", "fp32": "none"}
+
+
 def _record(ckpt: dict, report: dict, acc: float, precision: str, fp32_acc: float | None) -> dict:
     cfg = report["config"]
     trained = ckpt.get("record", {})
+    run_dir = trained.get("run_dir")
     return {
         "kind": "quant",
         "method": trained.get("method"),
         "model": trained.get("model"),
         "tag": trained.get("tag") or trained.get("config", {}).get("tag"),
         "arch": trained.get("arch"),
-        "source_checkpoint_run": trained.get("run_dir"),
+        "source_checkpoint_run": run_dir,
+        # the base model's run: its name (config hash included), seed and profile, so a report pairs a quantized
+        # model with its own FP32 run and never mixes profiles (a deploy of older code may lack them: None)
+        "base_run": Path(run_dir).name if run_dir else None,
+        "base_seed": trained.get("seed"),
+        "profile": trained.get("profile") or (trained.get("config") or {}).get("profile"),
         "dataset": ckpt.get("dataset"),
         "precision": precision,
         "quant_method": report["quant_method"],
@@ -104,13 +114,16 @@ def quant_table(checkpoint: Path, data_dir, precisions: Sequence[str] = ("w4a16"
                 methods: Sequence[str] = ("rtn", "obs", "actorder", "adagrow", "adagrow-rerank"), *,
                 calib_size: int = 256, seed: int = 0, device: str = "cpu", batch_size: int = 128,
                 group_size: int = -1, descending: bool = DEFAULT_DESCENDING,
-                fp32_reference: bool = True, on_record: Callable[[dict], None] | None = None) -> list[dict]:
+                fp32_reference: bool = True, on_record: Callable[[dict], None] | None = None,
+                skip: Callable[[str, str], bool] | None = None) -> list[dict]:
     """One record per (precision, method) for Tables 4-1/4-2; data and model are loaded once.
 
     ``fp16`` and ``fp32`` take no method: they yield one record each (``quant_method`` ``cast`` /
     ``none``).  With ``fp32_reference`` the FP32 accuracy is measured once and stored in every
     record as ``fp32_accuracy``.  ``on_record`` is called with each record as soon as it is measured
-    (the CLI appends it to disk there, so an interrupted table keeps what it measured).
+    (the CLI appends it to disk there, so an interrupted table keeps what it measured).  ``skip(precision,
+    quant_method)`` (``quant_method`` as the record would name it: ``cast`` for FP16) leaves out what an earlier
+    invocation already measured, so an interrupted table resumes.
     """
     ckpt = load_deploy_checkpoint(checkpoint, device)
     bundle = _bundle(ckpt["dataset"], data_dir, batch_size=batch_size, device=device, seed=seed)
@@ -118,6 +131,8 @@ def quant_table(checkpoint: Path, data_dir, precisions: Sequence[str] = ("w4a16"
     records = []
     for precision in precisions:
         for method in (methods if precision in ("int8", "w4a16") else methods[:1]):
+            if skip is not None and skip(precision, method if precision in ("int8", "w4a16") else CAST[precision]):
+                continue
             t0 = time.perf_counter()
             qmodel, report = quantize_model(ckpt["model"], _calibration(bundle, seed), precision=precision,
                                             method=method, calib_size=calib_size, seed=seed,
