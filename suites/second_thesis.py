@@ -61,6 +61,33 @@ def aps_entries(dataset: str) -> list[Entry]:
     ]
 
 
+# Issue 19: APS under --profile reference, against a uniform width multiplier and five random width sets at the same
+# MACs budget and the same retraining epochs (each seed draws sets 0-4: fifteen sets over seeds 0-2).  Measured on the
+# shared 2-core CPU (1 thread, load ~3): 0.82 s per search step (sample, SGD step, transform step, one controller
+# update on a validation batch) and 0.80 s per retraining step of the 50%-MACs network: ~6 min per MNIST epoch (430
+# steps of 128) in either phase.  6 epochs, 3 of search: 1,290 search steps (430 of warm-up, a whole epoch of the
+# training split, then 860 controller updates, where the smoke search made one on a chance-level supernet) and 3
+# retraining epochs on the cosine's second half (a 45-MMAC plain conv net converges on MNIST in that).  ~36 min a run
+# on the loaded single thread, an estimated ~15 min with 2 threads on a quiet machine (within issue 19's 30).
+APS_EPOCHS = 6
+APS_SEARCH_EPOCHS = 3
+APS_RANDOM_SETS = 5  # issue 19: "at least five random width sets"
+APS_BUDGET = 0.5  # the share of the widest candidate's MACs, as the smoke row
+
+
+def aps_reference_entries(dataset: str) -> list[Entry]:
+    if dataset != "mnist":
+        return []
+    common = {"budget": APS_BUDGET, "search_epochs": APS_SEARCH_EPOCHS}
+    return [
+        Entry("aps-ref", dataset, "aps", options=common, epochs=APS_EPOCHS, reference=True),
+        Entry("aps-ref-uniform", dataset, "aps", options={**common, "strategy": "uniform"}, epochs=APS_EPOCHS,
+              reference=True),
+        *(Entry(f"aps-ref-random-{k}", dataset, "aps", options={**common, "strategy": "random", "random_set": k},
+                epochs=APS_EPOCHS, reference=True) for k in range(APS_RANDOM_SETS)),
+    ]
+
+
 for _dataset in DATASETS:
     SUITES.register(f"bamc-{_dataset}", bamc_entries(_dataset) + bamc_reference_entries(_dataset))
-    SUITES.register(f"aps-{_dataset}", aps_entries(_dataset))
+    SUITES.register(f"aps-{_dataset}", aps_entries(_dataset) + aps_reference_entries(_dataset))

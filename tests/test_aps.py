@@ -210,6 +210,15 @@ def test_a_learned_search_records_its_reward_curve_and_the_supernets_accuracy(ti
     assert [c["epoch"] for c in curve] == [1, 2] and all(c["updates"] > 0 for c in curve)
     assert all(0 <= c["mean_reward"] <= 1 and 0 <= c["supernet_val_acc"] <= 100 for c in curve)
     assert rec["aps"]["sharing"] == "learned" and rec["aps"]["sharing_levels"][-1] < rec["aps"]["sharing_levels"][0]
+    # the finer curve: one mean per block of up to 50 updates inside an epoch, and the supernet's accuracy at the end
+    import math
+
+    from baselines.search.aps import REWARD_BLOCK
+
+    assert REWARD_BLOCK == 50
+    assert len(rec["aps"]["reward_curve"]) == sum(math.ceil(c["updates"] / 50) for c in curve)
+    assert all(0 <= r <= 1 for r in rec["aps"]["reward_curve"])
+    assert rec["aps"]["supernet_val_acc"] == curve[-1]["supernet_val_acc"]
 
 
 @pytest.mark.parametrize("strategy", ["uniform", "random"])
@@ -235,3 +244,78 @@ def test_a_width_baseline_retrains_for_the_same_epochs_as_aps(tiny_mnist, tmp_pa
     assert rec["aps"]["strategy"] == "uniform" and rec["macs"] == rec["aps"]["cost"] <= rec["aps"]["budget"]
     assert {"idle", "retrain"} <= set(rec["gpu_seconds"]) and "search" not in rec["gpu_seconds"]
     assert rec["growth_events"][0]["epoch"] == SMALL.search_epochs  # re-initialised where APS retrains
+
+
+# ---- issue 19: the reference rows (five random width sets per seed, equal MACs, the search's record) -----------------
+def _macs_by_hand(widths, depths=(1, 2, 2), chans=1, side=28, classes=10) -> int:
+    """MACs of PlainCNN at batch 1, counted by hand in thop / ptflops' convention: a 3×3 conv costs cin·9 per output
+    element, its BN two (scale, shift), its ReLU one, a 2×2 max-pool one per input element, the linear head in·out
+    plus its bias; the global average pool is a function call (F.adaptive_avg_pool2d), which module hooks do not see."""
+    stages = [s for s, d in enumerate(depths) for _ in range(d)]
+    total, cin = 0, chans
+    for i, w in enumerate(widths):
+        out = w * side * side
+        total += out * cin * 9 + 2 * out + out
+        if i + 1 < len(stages) and stages[i + 1] != stages[i]:
+            total += out
+            side //= 2
+        cin = w
+    return total + cin * classes + classes
+
+
+def test_the_macs_counted_by_hand_are_the_projects_count_of_a_plain_network():
+    from adagrow.measure.profile import profile
+
+    for widths in ([5, 7, 9, 11, 13], [68, 101, 101, 135, 135]):
+        assert profile(PlainCNN(widths, (1, 2, 2), 1, 10), (1, 28, 28))["macs"] == _macs_by_hand(widths)
+
+
+def test_five_random_width_sets_per_seed_differ_and_fit_the_macs_budget_of_the_reference_rows():
+    from baselines.search.aps import APS
+    from suites.second_thesis import APS_BUDGET, APS_RANDOM_SETS
+
+    widest = [round(w * 1.5) for w, d in zip((64, 96, 128), (1, 2, 2)) for _ in range(d)]  # the largest multiplier
+    budget = APS_BUDGET * _macs_by_hand(widest)
+    drawn = {}
+    for seed in (0, 1, 2):
+        for k in range(APS_RANDOM_SETS):
+            aps = APS(APSConfig(budget=APS_BUDGET, strategy="random", random_set=k))
+            aps._shape = ((1, 28, 28), 10)
+            aps.result["budget"] = aps.budget()
+            assert aps.result["budget"] == pytest.approx(budget)
+            widths = aps.baseline_widths(seed)
+            macs = _macs_by_hand(widths)
+            assert 0.9 * budget <= macs <= budget  # equal MACs: within the budget and close to it
+            drawn[(seed, k)] = tuple(widths)
+    assert len(set(drawn.values())) == len(drawn) == 15  # every (seed, set) its own widths
+    # set 0 is the draw of the seed alone (records made before the option existed stay what they were)
+    legacy = APS(APSConfig(budget=APS_BUDGET, strategy="random"))
+    legacy._shape = ((1, 28, 28), 10)
+    legacy.result["budget"] = legacy.budget()
+    assert tuple(legacy.baseline_widths(1)) == drawn[(1, 0)]
+
+
+def test_a_random_set_is_only_an_option_of_the_random_baseline():
+    with pytest.raises(AdaGrowError, match="--random-set 2 picks one of --strategy random"):
+        APSConfig(strategy="uniform", random_set=2)
+    with pytest.raises(AdaGrowError, match="--random-set must be 0 or more"):
+        APSConfig(strategy="random", random_set=-1)
+
+
+def test_the_reference_selection_runs_aps_against_uniform_and_five_random_sets_with_equal_epochs():
+    from suites import _load, run_config_for
+    from suites.second_thesis import APS_EPOCHS, APS_SEARCH_EPOCHS
+    from tests.test_suites import fake_args
+
+    ref = [e for e in _load().get("aps-mnist") if e.reference]
+    assert [e.name for e in ref] == ["aps-ref", "aps-ref-uniform"] + [f"aps-ref-random-{k}" for k in range(5)]
+    configs = [run_config_for(e, fake_args(profile="reference"), "aps-mnist").resolved() for e in ref]
+    for cfg in configs:
+        cfg.validate()
+        m = cfg.method_config
+        assert (cfg.profile, cfg.total_epochs, m.search_epochs, m.budget) == ("reference", 6, 3, 0.5)
+        assert cfg.train_subset is None  # the whole training split
+    assert (APS_EPOCHS, APS_SEARCH_EPOCHS) == (6, 3)
+    assert [c.method_config.strategy for c in configs] == ["search", "uniform"] + ["random"] * 5
+    assert [c.method_config.random_set for c in configs[2:]] == [0, 1, 2, 3, 4]
+    assert len({c.run_name for c in configs}) == len(configs)

@@ -421,3 +421,92 @@ def test_config_identity_leaves_out_where_files_go(tmp_path):
     assert a.run_name == b.run_name
     assert MetaConfig(inner_lr=0.5).run_name != a.run_name
     assert dataclasses.replace(a, profile="smoke").resolved().meta_iters == 40
+
+
+# ---- issue 19: the reference profile (plateau rule, cap, 600 paired episodes) -------------------------------------
+def test_the_plateau_rule_stops_after_patience_windows_without_improvement_on_a_fabricated_curve():
+    from baselines.mnas.plateau import plateau_stop, window_means
+
+    # windows of 2: means 4, 2, 1.9, 1.95, 3.  Window 1 improves on 4 by 2 (> 10% of 4); window 2's 1.9 is only 0.1
+    # below 2 (< 10% of 2 = 0.2): stale 1; window 3's 1.95: stale 2 = patience, so it stops after 4 windows = 8 iterations
+    losses = [4, 4, 2, 2, 1.8, 2.0, 1.95, 1.95, 3, 3]
+    assert window_means(losses, 2) == pytest.approx([4, 2, 1.9, 1.95, 3])
+    assert plateau_stop(losses, window=2, patience=2, min_delta=0.1) == {"iteration": 8, "best_window": 1, "best_mean": 2}
+    assert plateau_stop(losses[:7], window=2, patience=2, min_delta=0.1) is None  # 3 complete windows: one stale
+    assert plateau_stop(losses, window=2, patience=1, min_delta=0.1)["iteration"] == 6
+    # no threshold: 1.9 < 2 improves, 1.95 and 3 do not: stale twice at window 4
+    assert plateau_stop(losses, window=2, patience=2, min_delta=0.0) == {"iteration": 10, "best_window": 2,
+                                                                         "best_mean": pytest.approx(1.9)}
+    # a curve that keeps falling by 20% a window never stops; an equal window is no improvement (strictly below)
+    assert plateau_stop([0.8**k for k in range(40)], window=4, patience=1, min_delta=0.1) is None
+    assert plateau_stop([1.0] * 6, window=3, patience=1, min_delta=0.0)["iteration"] == 6
+
+
+def test_the_reference_profile_sets_its_numbers_and_keeps_the_other_profiles_as_they_were():
+    ref = MetaConfig(task="mnist+cifar10", profile="reference").resolved()
+    assert (ref.meta_iters, ref.plateau_window, ref.plateau_patience, ref.plateau_min_delta, ref.test_episodes) == (
+        800, 50, 4, 0.01, 600)
+    assert ref.test_classes == "5,6,7,8,9,15,16,17,18,19"  # meta-test classes apart from meta-train ones
+    assert MetaConfig(profile="reference", meta_iters=300).resolved().meta_iters == 300  # the cap only lowers
+    assert MetaConfig(profile="reference", test_episodes=1000).resolved().test_episodes == 1000  # at least 600
+    for profile in ("full", "smoke"):
+        assert MetaConfig(profile=profile).resolved().plateau_window == 0  # no rule: a fixed number of iterations
+    assert MetaConfig().resolved().meta_iters == 2000
+
+
+def test_an_unknown_meta_profile_or_plateau_setting_is_one_message(capsys, tmp_path):
+    with pytest.raises(AdaGrowError, match="choose one of full, reference, smoke"):
+        MetaConfig(profile="converged").validate()
+    with pytest.raises(AdaGrowError, match="--plateau-patience >= 1"):
+        MetaConfig(plateau_window=10, plateau_patience=0).validate()
+    with pytest.raises(SystemExit):
+        main(["meta", "--task", "sinusoid", "--profile", "converged", "--output", str(tmp_path)])
+    assert "invalid choice: 'converged'" in capsys.readouterr().err
+
+
+def _fabricated_losses(monkeypatch, curve):
+    """Meta-training that logs ``curve``'s losses (the real iteration runs; only its reported loss is replaced)."""
+    from baselines.mnas import meta
+
+    real = meta.train_iteration
+
+    def fake(cfg, learner, tasks, iteration, device):
+        return {**real(cfg, learner, tasks, iteration, device), "loss": curve[iteration]}
+
+    monkeypatch.setattr(meta, "train_iteration", fake)
+
+
+def test_a_run_stops_where_the_plateau_rule_says_and_records_when_and_why(tmp_path, monkeypatch):
+    # windows of 3: means 5, 3, 3, 3 -> windows 2 and 3 are stale, patience 2: the run stops after 12 of 30 iterations
+    _fabricated_losses(monkeypatch, [5] * 3 + [3] * 27)
+    cfg = sine_config(tmp_path, meta_iters=30, plateau_window=3, plateau_patience=2, plateau_min_delta=0.05)
+    rec = run_meta(cfg, log=lambda _: None)
+    assert rec["meta_train_stop"] == {"iteration": 12, "reason": "plateau", "cap": 30, "window": 3, "patience": 2,
+                                      "min_delta": 0.05, "window_means": [5, 3, 3, 3], "best_window": 1, "best_mean": 3}
+    assert rec["test"]["episodes"] == 6  # and then it meta-tests
+
+
+def test_a_run_that_keeps_improving_ends_at_the_cap_and_a_resumed_plateau_stays_stopped(tmp_path, monkeypatch):
+    _fabricated_losses(monkeypatch, [10 - k * 0.5 for k in range(12)])
+    rec = run_meta(sine_config(tmp_path / "a", meta_iters=12, plateau_window=3, plateau_patience=1), log=lambda _: None)
+    assert rec["meta_train_stop"]["reason"] == "cap" and rec["meta_train_stop"]["iteration"] == 12
+    assert run_meta(sine_config(tmp_path / "c", meta_iters=6), log=lambda _: None)["meta_train_stop"] == {
+        "iteration": 6, "reason": "fixed", "cap": 6}
+    _fabricated_losses(monkeypatch, [5] * 3 + [3] * 27)
+    cfg = sine_config(tmp_path / "b", meta_iters=30, plateau_window=3, plateau_patience=2, checkpoint_every=30)
+    with pytest.raises(Interrupted):  # the first checkpoint is the one written when the rule stopped training
+        run_meta(cfg, interrupt_after=1, log=lambda _: None)
+    resumed = run_meta(dataclasses.replace(cfg, resume=True), log=lambda _: None)
+    assert resumed["meta_train_stop"]["iteration"] == 12 and resumed["meta_train_stop"]["reason"] == "plateau"
+
+
+def test_the_reference_profiles_meta_test_episodes_are_the_same_for_every_method(pool_root):
+    def digests(**kw):
+        cfg = MetaConfig(**{"task": "mnist+cifar10", "data_dir": str(pool_root), "queries": 5, "profile": "reference",
+                            **kw}).resolved()
+        _, test = build_tasks(cfg, log=lambda _: None)
+        return [test.episode(i).digest() for i in range(0, 600, 75)]
+
+    mnas = digests()
+    assert digests(method="maml") == mnas == digests(method="random") and len(set(mnas)) == 8
+    assert digests(profile="full") == mnas  # the profile changes how long meta-training runs, not the episodes

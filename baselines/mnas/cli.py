@@ -14,7 +14,7 @@ import argparse
 
 from adagrow.cli_options import add_dataclass_options, dataclass_from_args, field_docs, field_help
 from adagrow.plugins import Command
-from baselines.mnas.config import METHODS, TASKS, MetaConfig
+from baselines.mnas.config import METHODS, PROFILES, TASKS, MetaConfig
 
 # Options given by the common names below rather than generated from the dataclass.
 COMMON = {"task", "method", "profile", "seed", "output_dir", "suite", "data_dir", "device", "threads", "resume"}
@@ -28,8 +28,10 @@ def parser() -> argparse.ArgumentParser:
 
     p.add_argument("--task", required=True, choices=TASKS, help=field_docs(MetaConfig)["task"])
     p.add_argument("--method", default="mnas", choices=METHODS, help=doc("method"))
-    p.add_argument("--profile", default="full", choices=["full", "smoke"],
-                   help="smoke: at most 40 meta-iterations and 100 test episodes (checks the pipeline; default: full)")
+    p.add_argument("--profile", default="full", choices=PROFILES,
+                   help="reference: meta-training until the meta-train loss plateaus (at most 800 iterations), 600 "
+                        "test episodes; smoke: at most 40 meta-iterations and 100 test episodes (checks the pipeline; "
+                        "default: full)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help=doc("seed"))
     p.add_argument("--data-dir", metavar="DIR", help=doc("data_dir"))
     p.add_argument("--output", default="runs", metavar="DIR", help=doc("output_dir"))

@@ -17,6 +17,25 @@ from adagrow.errors import AdaGrowError
 TASKS = ("sinusoid", "mnist", "cifar10", "mnist+cifar10")
 METHODS = ("mnas", "maml", "random")
 MODULATIONS = ("weight", "film", "none")
+PROFILES = ("full", "reference", "smoke")
+# The converged CPU profile (issue 19): meta-train until the meta-loss stops improving, capped for a 2-core CPU;
+# the numbers it sets, each with its reason.  Measured on the shared 2-core machine (1 thread, load ~3), 5-way
+# 1-shot mnist+cifar10 at the defaults: 1.26 s per meta-iteration (M-NAS), 1.27 (random), 1.68 (MAML: its fixed cell
+# is the widest), 0.2 s per meta-test episode (M-NAS scores two architectures per episode).
+REFERENCE = {
+    # the cap: 800 iterations (3,200 tasks) are ~22 min of MAML on the loaded single thread, so the slowest method
+    # with its 600 test episodes stays within issue 19's ~30 min a run
+    "meta_iters": 800,
+    # a window of 50 iterations (200 tasks): one iteration's loss (4 one-shot tasks) varies by ~0.2 nats, a
+    # 50-iteration mean by ~0.03, below the improvement the rule asks for at a loss of ~1.4
+    "plateau_window": 50,
+    # 4 windows (200 iterations) without improvement: one noisy window alone never stops a run
+    "plateau_patience": 4,
+    # an improvement is a window mean 1% below the best so far (~0.014 nats at 1.4): about half a window's noise
+    "plateau_min_delta": 0.01,
+    # issue 19: at least 600 meta-test episodes, the same for every method of a seed (paired)
+    "test_episodes": 600,
+}
 # Image tasks: the datasets whose classes form the task's class pool, numbered in this order (for
 # ``mnist+cifar10``: 0-9 MNIST's digits, 10-19 CIFAR-10's classes).
 POOLS = {"mnist": ("mnist",), "cifar10": ("cifar10",), "mnist+cifar10": ("mnist", "cifar10")}
@@ -31,7 +50,9 @@ class MetaConfig:
     # mnas (task-conditioned architecture) | maml (one fixed architecture) | random (a uniformly random
     # architecture of the same search space per task, with M-NAS's encoder, modulation and inner loop)
     method: str = "mnas"
-    profile: str = "full"  # full | smoke (fewer meta-iterations and test episodes: the pipeline, not a result)
+    # full | reference (meta-training until the loss plateaus, capped: REFERENCE) | smoke (fewer meta-iterations and
+    # test episodes: the pipeline, not a result)
+    profile: str = "full"
     # episodes (few-shot classification; sinusoid uses shots and queries only)
     ways: int = 5  # N: classes per episode
     shots: int = 1  # K: labelled examples per class (sinusoid: points) to adapt on
@@ -50,6 +71,12 @@ class MetaConfig:
     meta_batch: int = 4  # tasks per meta-iteration
     meta_iters: int = 2000  # meta-iterations of training
     meta_lr: float = 1e-3  # Adam's learning rate for the meta-weights
+    # the plateau rule (baselines/mnas/plateau.py): stop once the mean meta-train loss of a window of this many
+    # iterations has not improved by plateau_min_delta (relative) for plateau_patience windows; 0: no rule,
+    # meta_iters iterations (meta_iters stays the cap either way)
+    plateau_window: int = 0
+    plateau_patience: int = REFERENCE["plateau_patience"]  # windows without improvement before stopping
+    plateau_min_delta: float = REFERENCE["plateau_min_delta"]  # an improvement: a window mean this share below the best
     # M-NAS: task encoder, controller, modulation
     # weight: per-task multiplicative modulation of the cell's kernels (the seed's); film: per-channel
     # scale and shift of the cell's output; none: the shared meta-weights as they are
@@ -77,6 +104,10 @@ class MetaConfig:
         if cfg.task in POOLS and not cfg.test_classes.strip():
             upper = [d * CLASSES_PER_DATASET + c for d in range(len(POOLS[cfg.task])) for c in range(5, 10)]
             cfg = dataclasses.replace(cfg, test_classes=",".join(map(str, upper)))
+        if cfg.profile == "reference":
+            cfg = dataclasses.replace(cfg, meta_iters=min(cfg.meta_iters, REFERENCE["meta_iters"]),
+                                      plateau_window=cfg.plateau_window or REFERENCE["plateau_window"],
+                                      test_episodes=max(cfg.test_episodes, REFERENCE["test_episodes"]))
         if cfg.profile == "smoke":
             cfg = dataclasses.replace(cfg, meta_iters=min(cfg.meta_iters, 40), test_episodes=min(cfg.test_episodes, 100),
                                       checkpoint_every=min(cfg.checkpoint_every, 20))
@@ -90,13 +121,17 @@ class MetaConfig:
             raise AdaGrowError(f"--method {self.method!r}: choose one of {', '.join(METHODS)}")
         if self.modulation not in MODULATIONS:
             raise AdaGrowError(f"--modulation {self.modulation!r}: choose one of {', '.join(MODULATIONS)}")
-        if self.profile not in ("full", "smoke"):
-            raise AdaGrowError(f"--profile {self.profile!r}: choose full or smoke")
+        if self.profile not in PROFILES:
+            raise AdaGrowError(f"--profile {self.profile!r}: choose one of {', '.join(PROFILES)}")
         positive = ("ways", "shots", "queries", "nodes", "width", "inner_steps", "eval_inner_steps", "meta_batch",
                     "meta_iters", "embed_dim", "test_episodes", "checkpoint_every")
         for name in positive:
             if getattr(self, name) < 1:
                 raise AdaGrowError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.plateau_window < 0 or self.plateau_patience < 1 or self.plateau_min_delta < 0:
+            raise AdaGrowError(f"the plateau rule needs --plateau-window >= 0 (0: off), --plateau-patience >= 1 and "
+                               f"--plateau-min-delta >= 0 (got {self.plateau_window}, {self.plateau_patience}, "
+                               f"{self.plateau_min_delta})")
         for name in ("inner_lr", "meta_lr", "controller_lr"):
             if getattr(self, name) <= 0:
                 raise AdaGrowError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")

@@ -2,7 +2,8 @@
 
 ``run_meta(cfg)``:
 
-1. meta-train for ``meta_iters`` iterations; each draws ``meta_batch`` tasks.  Per task (M-NAS): embed
+1. meta-train for ``meta_iters`` iterations (fewer where the plateau rule of ``plateau.py`` stops it first);
+   each draws ``meta_batch`` tasks.  Per task (M-NAS): embed
    it (GRU auto-encoder), let the controller sample an architecture, tailor the architecture's
    meta-weights to the task from the embedding (``modulation.py``), adapt the tailored weights with
    ``inner_steps`` MAML steps on the support set, score the query set.  One Adam step on the query loss
@@ -60,6 +61,7 @@ from baselines.mnas.encoder import TaskEncoder, feature_dim, sample_features
 from baselines.mnas.episodes import TEST, TRAIN, Episode, build_tasks
 from baselines.mnas.maml import adapt, query_output, task_loss, task_score
 from baselines.mnas.modulation import build_modulation
+from baselines.mnas.plateau import plateau_stop, window_means
 from baselines.mnas.supernet import SuperNet, arch_string
 
 
@@ -200,6 +202,8 @@ class Progress:
     transfer_arch: tuple[int, ...] | None = None
     digests: list[str] = dataclasses.field(default_factory=list)  # one per meta-test episode: pairing check
     train_log: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    # why meta-training ended early (the plateau rule's verdict, see plateau.py); None: it ran or runs to the cap
+    stopped: dict[str, Any] | None = None
 
 
 def run_meta(cfg: MetaConfig, *, interrupt_after: int | None = None, log=print) -> dict[str, Any]:
@@ -248,7 +252,7 @@ def _run_meta(cfg: MetaConfig, run_dir: Path, device, *, interrupt_after: int | 
 
 
 def _meta_train(cfg, learner, tasks, state: Progress, timer, device, checkpoint, log) -> None:
-    if state.iteration >= cfg.meta_iters:
+    if state.iteration >= cfg.meta_iters or state.stopped is not None:
         return
     log(f"meta-training {cfg.method} on {cfg.task}: {cfg.meta_iters} iterations of {cfg.meta_batch} tasks")
     progress = epoch_progress(0, 1, cfg.meta_iters - state.iteration, log=log)
@@ -265,9 +269,31 @@ def _meta_train(cfg, learner, tasks, state: Progress, timer, device, checkpoint,
         state.train_log.append(stats)
         loss_sum += stats["loss"]
         progress.update(step=state.iteration, total_steps=cfg.meta_iters, seen=len(state.train_log), loss_sum=loss_sum)
+        if cfg.plateau_window and state.iteration % cfg.plateau_window == 0:
+            state.stopped = plateau_stop([s["loss"] for s in state.train_log], window=cfg.plateau_window,
+                                         patience=cfg.plateau_patience, min_delta=cfg.plateau_min_delta)
+        if state.stopped is not None:
+            log(f"meta-training stopped at iteration {state.iteration}: the meta-train loss has not improved for "
+                f"{cfg.plateau_patience} windows of {cfg.plateau_window} iterations")
+            checkpoint()
+            break
         if state.iteration % cfg.checkpoint_every == 0 or state.iteration == cfg.meta_iters:
             checkpoint()
     progress.close()
+
+
+def stop_summary(cfg: MetaConfig, state: Progress) -> dict[str, Any]:
+    """When and why meta-training ended: the plateau rule, the cap, or a fixed number of iterations (no rule),
+    with the rule's numbers and the window means it judged (so the curve is in the record)."""
+    reason = "plateau" if state.stopped is not None else ("cap" if cfg.plateau_window else "fixed")
+    out: dict[str, Any] = {"iteration": state.iteration, "reason": reason, "cap": cfg.meta_iters}
+    if cfg.plateau_window:
+        out.update({"window": cfg.plateau_window, "patience": cfg.plateau_patience, "min_delta": cfg.plateau_min_delta,
+                    "window_means": [round(m, 5) for m in window_means([s["loss"] for s in state.train_log],
+                                                                       cfg.plateau_window)]})
+        if state.stopped is not None:
+            out.update({"best_window": state.stopped["best_window"], "best_mean": state.stopped["best_mean"]})
+    return out
 
 
 def _meta_test(cfg, learner, tasks, state: Progress, timer, device, checkpoint, log) -> None:
@@ -359,6 +385,7 @@ def build_record(cfg: MetaConfig, learner: Learner, state: Progress, timer: Phas
         "time_unit": timer.unit, "gpu_seconds": seconds, "wall_seconds": wall,
         "seconds_per_task_adaptation": per_task,
         "meta_train_final": state.train_log[-1] if state.train_log else None,
+        "meta_train_stop": stop_summary(cfg, state),
         "device": device_name(device), "versions": versions(), "git_commit": git_commit(),
     }
     if state.transfer_scores:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -46,6 +47,10 @@ from adagrow.methods import METHODS, MethodEntry
 from baselines.search.supernet import PlainCNN, SuperNet, annealed_sharing, sharing_level, transform_step
 
 SHARING = ("learned", "cosine", "ordinal", "independent")
+# The record's reward curve: the mean reward of every block of this many controller updates (inside an epoch; the
+# last block of an epoch may be shorter).  Per epoch alone a 4-epoch search would give three points; 50 updates
+# average out most of the single-batch reward noise (one validation batch per update).
+REWARD_BLOCK = 50
 STRATEGIES = ("search", "uniform", "random")
 
 
@@ -67,6 +72,9 @@ class APSConfig:
     entropy_weight: float = 4e-3  # bonus on the policy's entropy (the authors' CIFAR script)
     baseline_decay: float = 0.99  # moving average of the rewards (REINFORCE baseline; the authors' gamma)
     strategy: str = "search"  # search (APS) | uniform | random: the baselines at equal cost and retraining
+    # --strategy random: which of the seed's random width sets (0, 1, ...): entries random-0..4 of one seed draw
+    # five different sets, so three seeds give five sets each (issue 19: at least five at equal MACs)
+    random_set: int = 0
 
     def __post_init__(self):
         problems = [
@@ -89,6 +97,9 @@ class APSConfig:
             (self.entropy_weight >= 0, f"--entropy-weight must be 0 or more (got {self.entropy_weight})"),
             (0 <= self.baseline_decay < 1, f"--baseline-decay must be in [0, 1) (got {self.baseline_decay})"),
             (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)} (got {self.strategy!r})"),
+            (self.random_set >= 0, f"--random-set must be 0 or more (got {self.random_set})"),
+            (self.random_set == 0 or self.strategy == "random",
+             f"--random-set {self.random_set} picks one of --strategy random's width sets (got --strategy {self.strategy})"),
         ]
         bad = [message for ok, message in problems if not ok]
         if bad:
@@ -115,7 +126,7 @@ class APS(Method):
         self.search_epochs = 1
         self.total_steps = 1
         self.warmup_steps = 0
-        self.result: dict[str, Any] = {"sharing_levels": [], "controller": []}
+        self.result: dict[str, Any] = {"sharing_levels": [], "controller": [], "reward_curve": []}
         self._epoch: dict[str, list[float]] = {"reward": [], "entropy": []}
         self._shape: tuple[tuple[int, int, int], int] | None = None
         self._val = None  # an endless iterator over validation batches (the controller's rewards)
@@ -213,13 +224,17 @@ class APS(Method):
             "epoch": epoch + 1, "updates": len(rewards), "mean_reward": sum(rewards) / len(rewards) if rewards else None,
             "entropy": sum(entropies) / len(entropies) if entropies else self.entropy(),
             "favourite": model.widths(self.favourite()), "supernet_val_acc": metrics["val_acc"]})
+        self.result.setdefault("reward_curve", []).extend(
+            sum(block) / len(block) for block in (rewards[i:i + REWARD_BLOCK] for i in range(0, len(rewards), REWARD_BLOCK)))
         self._epoch = {"reward": [], "entropy": []}
         model.eval_choices = self.favourite()
         if epoch + 1 < self.search_epochs:
             return None
         self.chosen = self.fit_budget(self.favourite())
         widths = model.widths(self.chosen)
-        self.result.update({"widths": widths, "cost": self.cost(self.chosen), "search_epochs": self.search_epochs})
+        # the supernet's validation accuracy (its favourite sub-network) when the search ended: did it learn at all?
+        self.result.update({"widths": widths, "cost": self.cost(self.chosen), "search_epochs": self.search_epochs,
+                            "supernet_val_acc": metrics["val_acc"]})
         ctx.log(f"  aps: chose widths {widths} ({self.cfg.budget_metric} {self.result['cost']:,} of budget "
                 f"{self.result['budget']:,.0f}); retraining from scratch")
         torch.manual_seed(ctx.config.seed)  # the retrained network's initialisation, as a fresh run's
@@ -269,7 +284,11 @@ class APS(Method):
         if self.cfg.strategy == "uniform":
             mults = [1.0] * len(stage_widths)
         else:
-            g = torch.Generator().manual_seed(seed)
+            # set 0 draws from the seed alone (as before the option existed); set k > 0 from a seed mixed out of
+            # (seed, k) by numpy's SeedSequence (torch's CPU generator keeps only 32 bits of its seed, so a sum such as
+            # seed + k·2³² would give every set the same draws)
+            k = self.cfg.random_set
+            g = torch.Generator().manual_seed(seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0]))
             lo, hi = min(self.cfg.multipliers), max(self.cfg.multipliers)
             mults = [lo + (hi - lo) * float(torch.rand((), generator=g)) for _ in stage_widths]
 
@@ -283,6 +302,8 @@ class APS(Method):
             mid = (lo_k + hi_k) / 2
             lo_k, hi_k = (mid, hi_k) if self.cost_of(widths(mid)) <= self.result["budget"] else (lo_k, mid)
         self.result["baseline_multipliers"] = [m * lo_k for m in mults]
+        if self.cfg.strategy == "random":
+            self.result["random_set"] = self.cfg.random_set
         return widths(lo_k)
 
     def fit_budget(self, choices: list[int]) -> list[int]:
