@@ -215,6 +215,9 @@ def cmd_quantize(argv: list[str]) -> int:
     p.add_argument("--calib-size", type=int, default=256, metavar="N",
                    help="training images the quantizer calibrates on (default: 256)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="picks the calibration images (default: 0)")
+    p.add_argument("--act-calib", default="histogram", choices=["histogram", "max"],
+                   help="INT8: the activations' range: the least-error clipping of torch's HistogramObserver, or "
+                   "the largest |x| of the calibration images (default: histogram; docs/methods/quantization.md)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--output", default="results/quant.jsonl", metavar="FILE",
                    help="records are appended here; --table also writes FILE.md (default: results/quant.jsonl)")
@@ -246,7 +249,8 @@ def cmd_quantize(argv: list[str]) -> int:
         print(f"{rec['precision']:>6} {rec['quant_method']:<15} test {rec['accuracy']:.2f}%", flush=True)
 
     records = quant_table(args.checkpoint, resolve_data_dir(args.data_dir), precisions=precisions, methods=methods,
-                          calib_size=args.calib_size, seed=args.seed, device=device, on_record=save)
+                          calib_size=args.calib_size, seed=args.seed, device=device, on_record=save,
+                          act_calib=args.act_calib)
     table = quant_markdown(records, env)
     print(table)
     if args.table:

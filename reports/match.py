@@ -274,6 +274,17 @@ def training_profiles(records: Iterable[Record]) -> dict[str, str]:
     return {str(r["run_dir"]): str(r.get("profile")) for r in records if is_training(r) and r.get("run_dir")}
 
 
+def act_calib(record: Record) -> str | None:
+    """INT8's activation calibration of a quantization record (records from before the option used the maximum)."""
+    return (record.get("act_calib") or "max") if record.get("precision") == "int8" else None
+
+
+def one_calibration(latest: list[Record]) -> list[Record]:
+    """The records (one per seed, oldest first) that share the newest record's INT8 activation calibration: a cell
+    never averages two calibrations (a half-rerun table shows fewer seeds instead)."""
+    return [r for r in latest if act_calib(r) == act_calib(latest[-1])] if latest else latest
+
+
 def quant_accuracy(records: Iterable[Record], dataset: str, tag: str, select: dict[str, str]) -> Ours | None:
     """Mean accuracy of the quantization records for one Table 4-1/4-2 row.
 
@@ -296,7 +307,11 @@ def quant_accuracy(records: Iterable[Record], dataset: str, tag: str, select: di
     rank = {p: i for i, p in enumerate(PROFILE_PREFERENCE)}
     profile = min(by_profile, key=lambda p: (rank.get(p, len(rank)), p))  # one profile per cell
     # the latest record of each base seed of that profile (a smoke record never stands in for a reference seed)
-    used = list({quant_seed(r): r for r in by_profile[profile]}.values())
+    latest: dict[Any, Record] = {}
+    for r in by_profile[profile]:  # re-inserted, so the dict runs oldest to newest
+        latest.pop(quant_seed(r), None)
+        latest[quant_seed(r)] = r
+    used = one_calibration(list(latest.values()))
     accs = {"acc": [r[field] for r in used]}
     return Ours(n=len(used), profiles=(profile,), acc=statistics.fmean(accs["acc"]), std=_spread_over_seeds(accs),
                 ci=_ci_over_seeds(accs))

@@ -18,7 +18,7 @@ from typing import Any
 
 from reports import render
 from reports.formatting import MISSING
-from reports.match import is_quant, quant_seed, record_tag, trained_profile, training_profiles
+from reports.match import act_calib, is_quant, one_calibration, quant_seed, record_tag, trained_profile, training_profiles
 from reports.stats import mean_ci, paired_difference
 from reports.thesis_reference import ThesisRow, parse_value
 
@@ -39,14 +39,17 @@ def _defaults() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
 
 
 def by_cell(records: list[Record], dataset: str, profile: str) -> dict[tuple[str, str, str], dict[Any, Record]]:
-    """(tag, precision, quant_method) -> {base seed: its latest record} for one dataset and profile."""
+    """(tag, precision, quant_method) -> {base seed: its latest record} for one dataset and profile (an INT8 cell:
+    of the newest record's activation calibration only, ``match.one_calibration``)."""
     profiles = training_profiles(records)
     cells: dict[tuple[str, str, str], dict[Any, Record]] = defaultdict(dict)
     for r in records:
         if (is_quant(r) and r.get("dataset") == dataset and record_tag(r)
                 and trained_profile(r, profiles) == profile and r.get("accuracy") is not None):
-            cells[(record_tag(r), r["precision"], r.get("quant_method"))][quant_seed(r)] = r
-    return dict(cells)
+            seeds = cells[(record_tag(r), r["precision"], r.get("quant_method"))]
+            seeds.pop(quant_seed(r), None)  # re-inserted: each cell's dict runs oldest to newest
+            seeds[quant_seed(r)] = r
+    return {key: {quant_seed(r): r for r in one_calibration(list(seeds.values()))} for key, seeds in cells.items()}
 
 
 def pages_present(records: list[Record]) -> list[tuple[str, str]]:
@@ -101,6 +104,7 @@ def grid(records: list[Record], dataset: str, profile: str) -> render.Grid:
             lines.append(label + [str(len(by_seed)), _estimate_cell(list(acc.values())),
                                   _estimate_cell(list(fp32.values())), _paired_cell(fp32, acc, verdict=False), versus])
     devices = sorted({str(r.get("device")) for c in cells.values() for r in c.values() if r.get("device")})
+    calibs = sorted({act_calib(r) for c in cells.values() for r in c.values() if act_calib(r)})
     notes = [
         f"Quantization records of base runs of profile {profile!r} only (never mixed with another profile), the "
         "latest per base seed; n = seeds.  Written by `adagrow suite <dataset> --quantize` (docs/methods/quantization.md).",
@@ -110,7 +114,9 @@ def grid(records: list[Record], dataset: str, profile: str) -> render.Grid:
         "'worse' only where the interval excludes zero, else 'no difference shown'.",
         "direct: round to nearest (rtn); OBS: GPTQ-style compensation in natural order; proposed: the thesis' "
         "compensation with the coverage + importance rearrangement (adagrow).  INT8 = W8A8, W4A16 per channel; both "
-        "simulated (fake-quantized), accuracy only.",
+        "simulated (fake-quantized), accuracy only.  INT8 activations: one range per tensor, calibrated by "
+        f"{' / '.join(calibs) or '—'} (histogram: the least-error clipping of torch's HistogramObserver; max: the "
+        "largest |x| seen); a cell holds one calibration only.",
         f"{FP16_CUDA_ONLY}: FP16 is quantized on CUDA only (CPU half-precision convolutions are emulated and slow).",
         f"measured on: {', '.join(devices) or 'no record yet'}.",
     ]

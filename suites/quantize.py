@@ -52,6 +52,8 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
                    help=f"with --quantize: comma-separated, of {', '.join(METHODS)} (default: {','.join(TABLE_METHODS)})")
     g.add_argument("--calib-size", type=int, default=256, metavar="N",
                    help="with --quantize: training images the quantizer calibrates on (default: 256)")
+    g.add_argument("--act-calib", default="histogram", choices=["histogram", "max"],
+                   help="with --quantize: INT8's activation range (default: histogram; docs/methods/quantization.md)")
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -97,10 +99,13 @@ def rerun_command(args: argparse.Namespace, suite: str, entry: str, seed: int, f
     return shlex.join(parts)
 
 
-def _done_pairs(records: list[dict], run_name: str, fingerprint: str, calib_size: int, seed: int) -> set:
+def _done_pairs(records: list[dict], run_name: str, fingerprint: str, calib_size: int, seed: int,
+                act_calib: str) -> set:
+    # an INT8 record is done only under the same activation calibration (records without one used the maximum)
     return {(r.get("precision"), r.get("quant_method")) for r in records
             if r.get("kind") == "quant" and r.get("base_run") == run_name and r.get("base_record") == fingerprint
-            and r.get("calib_size") == calib_size and r.get("seed") == seed}
+            and r.get("calib_size") == calib_size and r.get("seed") == seed
+            and (r.get("precision") != "int8" or (r.get("act_calib") or "max") == act_calib)}
 
 
 def quantize_suite(args: argparse.Namespace) -> int:
@@ -142,7 +147,7 @@ def quantize_suite(args: argparse.Namespace) -> int:
             problems.append(f"{job.label}: not run yet (run it: {rerun_command(args, suite, entry, job.cfg.seed, False)})")
             continue
         fingerprint = base_fingerprint(record)
-        done = _done_pairs(quants, job.cfg.run_name, fingerprint, args.calib_size, job.cfg.seed)
+        done = _done_pairs(quants, job.cfg.run_name, fingerprint, args.calib_size, job.cfg.seed, args.act_calib)
         todo = [pair for pair in wanted if pair not in done]
         deploy = job.run_dir / "deploy.pt"
         if not todo and not args.force:
@@ -167,7 +172,8 @@ def quantize_suite(args: argparse.Namespace) -> int:
         print(f"{job.label}: quantizing {deploy} ({len(todo)} of {len(wanted)} to do)", flush=True)
         skip = None if args.force else (lambda p, m, todo=set(todo): (p, m) not in todo)
         quant_table(deploy, resolve_data_dir(args.data_dir), precisions=precisions, methods=methods,
-                    calib_size=args.calib_size, seed=job.cfg.seed, device=device, on_record=save, skip=skip)
+                    calib_size=args.calib_size, seed=job.cfg.seed, device=device, on_record=save, skip=skip,
+                    act_calib=args.act_calib)
     if device.type != "cuda" and not (args.list or args.status):
         print("FP16 not measured: it is quantized on CUDA only (CPU half-precision convolutions are emulated)")
     if args.list or args.status:

@@ -126,3 +126,14 @@ def test_mnist_quantizes_the_reference_bases_of_table_4_1_by_default():
     assert (bases["adagrow-vgg-3b"].method, bases["adagrow-vgg-3b"].model) == ("adagrow", "vgg")
     # Table 4-1's methods: direct (rounding), OBS, and the thesis' compensation + rearrangement
     assert TABLE_METHODS == ("rtn", "obs", "adagrow")
+
+
+def test_int8_under_another_activation_calibration_is_quantized_again_and_w4a16_is_not(trained, tmp_path, capsys):
+    assert main(_quant(trained, "--seeds", "0", "--act-calib", "max")) == 0
+    assert main(_quant(trained, "--seeds", "0")) == 0  # default: histogram
+    records = read_records(tmp_path / "out" / "quant-tiny.jsonl")
+    assert [(r["precision"], r["act_calib"]) for r in records] == [("w4a16", None), ("int8", "max"),
+                                                                    ("int8", "histogram")]
+    capsys.readouterr()
+    assert main(_quant(trained, "--seeds", "0", "--act-calib", "max")) == 0  # both are done now
+    assert "done (2 records), skipped" in capsys.readouterr().out

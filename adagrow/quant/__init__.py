@@ -14,13 +14,14 @@ run-time wrapper of a quantized layer), ``model`` (model-level), ``deploy`` (lat
 
 from adagrow.quant.coverage import column_coverage, coverage_map
 from adagrow.quant.deploy import export_onnx, latency_records
-from adagrow.quant.model import PRECISIONS, QuantConfig, quantize_model
+from adagrow.quant.model import ACT_CALIBRATIONS, DEFAULT_ACT_CALIB, PRECISIONS, QuantConfig, quantize_model
 from adagrow.quant.obs import METHODS, QuantizedWeight, quantize_weight
 from adagrow.quant.order import DEFAULT_DESCENDING
 from adagrow.quant.run import accuracy, load_deploy_checkpoint, quant_table, run_quantize
 
 __all__ = [
-    "METHODS", "PRECISIONS", "DEFAULT_DESCENDING", "QuantizedWeight", "QuantConfig", "quantize_weight",
+    "ACT_CALIBRATIONS", "DEFAULT_ACT_CALIB", "METHODS", "PRECISIONS", "DEFAULT_DESCENDING", "QuantizedWeight",
+    "QuantConfig", "quantize_weight",
     "quantize_model", "coverage_map", "column_coverage", "run_quantize", "quant_table", "accuracy",
     "load_deploy_checkpoint", "latency_records", "export_onnx",
 ]

@@ -10,8 +10,12 @@ Precisions (SPEC §8):
 * ``fp16``: the model cast to float16 (no method applies: ``quant_method`` is ``cast``);
 * ``int8`` (W8A8): 8-bit symmetric per-channel weights by ``method`` (per group of ``group_size``
   columns if given: simulation only, since INT8 kernels take one weight scale per channel),
-  per-tensor symmetric 8-bit activations calibrated on the maximum |x| seen
-  (:class:`~adagrow.quant.layers.QuantLayer`); the weights that run are the solver's, bit for bit;
+  per-tensor symmetric 8-bit activations (:class:`~adagrow.quant.layers.QuantLayer`) whose range
+  ``act_calib`` chooses: ``histogram`` (default) clips where the quantization error of the calibration
+  activations is least, with torch's ``HistogramObserver`` (the activation observer of PyTorch's default
+  x86 static quantization; TensorRT's INT8, which the thesis deployed, likewise calibrates a clipped range,
+  by entropy), ``max`` takes the largest |x| seen (one outlier image then coarsens every step); the
+  weights that run are the solver's, bit for bit;
 * ``w4a16``: 4-bit asymmetric weights (per channel, or groups of ``group_size`` columns) by
   ``method``, activations rounded to float16.
 
@@ -39,6 +43,9 @@ from adagrow.quant.order import DEFAULT_DESCENDING
 PRECISIONS = ("fp32", "fp16", "int8", "w4a16")
 # (weight bits, symmetric grid, activation mode) of the integer precisions.
 _INTEGER = {"int8": (8, True, "int8"), "w4a16": (4, False, "a16")}
+# How INT8 finds its per-tensor activation range (see the module docstring); records before this option: max.
+ACT_CALIBRATIONS = ("histogram", "max")
+DEFAULT_ACT_CALIB = "histogram"
 
 
 @dataclass(frozen=True)
@@ -54,12 +61,16 @@ class QuantConfig:
     block_size: int = 128
     descending: bool = DEFAULT_DESCENDING
     exclude: tuple[str, ...] = ()  # module names left in full precision
+    act_calib: str = DEFAULT_ACT_CALIB  # INT8 only: the activation range (ACT_CALIBRATIONS)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise AdaGrowError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if self.method not in METHODS:
             raise AdaGrowError(f"unknown quantization method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.act_calib not in ACT_CALIBRATIONS:
+            raise AdaGrowError(f"unknown activation calibration {self.act_calib!r}; choose one of "
+                               f"{', '.join(ACT_CALIBRATIONS)}")
         if self.calib_size < 1:
             raise AdaGrowError("calib_size must be at least 1")
 
@@ -67,7 +78,7 @@ class QuantConfig:
 def quantize_model(model: nn.Module, calib_batches: Iterable, *, precision: str, method: str = "obs",
                    calib_size: int = 256, seed: int = 0, group_size: int = -1, damp: float = 0.01,
                    block_size: int = 128, descending: bool = DEFAULT_DESCENDING,
-                   exclude: tuple[str, ...] = ()) -> tuple[nn.Module, dict]:
+                   exclude: tuple[str, ...] = (), act_calib: str = DEFAULT_ACT_CALIB) -> tuple[nn.Module, dict]:
     """Quantize a copy of ``model``; return it and a report.
 
     ``calib_batches`` yields input tensors or ``(inputs, targets)`` pairs (training data, on the
@@ -76,7 +87,8 @@ def quantize_model(model: nn.Module, calib_batches: Iterable, *, precision: str,
     calibration samples is reproducible).  The report holds the config, per-layer errors
     (``rel_error`` relative, ``abs_error`` mean squared per output column) and seconds.
     """
-    cfg = QuantConfig(precision, method, calib_size, seed, group_size, damp, block_size, descending, tuple(exclude))
+    cfg = QuantConfig(precision, method, calib_size, seed, group_size, damp, block_size, descending, tuple(exclude),
+                      act_calib)
     start = time.perf_counter()
     qmodel = copy.deepcopy(model).eval()
     report = {"config": asdict(cfg), "layers": [], "simulated": precision in _INTEGER,
@@ -120,14 +132,21 @@ def quantizable(model: nn.Module, exclude: tuple[str, ...]) -> list[tuple[str, n
 
 
 @torch.no_grad()
-def calibrate(model: nn.Module, layer: nn.Module, inputs: list[torch.Tensor]) -> tuple[HessianAccumulator, float]:
-    """Run the calibration set; return the layer's Hessian accumulator and the max |input|."""
+def calibrate(model: nn.Module, layer: nn.Module, inputs: list[torch.Tensor],
+              act_calib: str | None = None) -> tuple[HessianAccumulator, float]:
+    """Run the calibration set; return the layer's Hessian accumulator and the scale of its symmetric 8-bit
+    activation grid by ``act_calib`` (None: not needed, 1.0)."""
     acc = HessianAccumulator(layer)
     amax = [0.0]
+    # qint8 symmetric: torch's scale is max(|lo|, hi) / 127.5, the same grid as "max" uses with lo, hi = ±amax
+    observer = (torch.ao.quantization.HistogramObserver(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric)
+                if act_calib == "histogram" else None)
 
     def hook(_module: nn.Module, args: tuple) -> None:
         acc.add(args[0])
         amax[0] = max(amax[0], args[0].detach().abs().max().item())
+        if observer is not None:
+            observer(args[0].detach().float())
 
     handle = layer.register_forward_pre_hook(hook)
     try:
@@ -135,18 +154,22 @@ def calibrate(model: nn.Module, layer: nn.Module, inputs: list[torch.Tensor]) ->
             model(x)
     finally:
         handle.remove()
-    return acc, amax[0]
+    if act_calib is None or amax[0] == 0:  # not needed, or an input that is always zero (any scale represents it)
+        return acc, 1.0
+    if observer is not None:
+        return acc, float(observer.calculate_qparams()[0])
+    return acc, 2 * amax[0] / 255  # the symmetric 8-bit grid of grid.py
 
 
 def _quantize_layer(model: nn.Module, name: str, layer: nn.Module, inputs: list[torch.Tensor],
                     cfg: QuantConfig) -> dict:
     t0 = time.perf_counter()
     record: dict = {"name": name, "type": type(layer).__name__, "shape": list(layer.weight.shape)}
-    acc, amax = calibrate(model, layer, inputs)
+    bits, sym, mode = _INTEGER[cfg.precision]
+    acc, act_scale = calibrate(model, layer, inputs, cfg.act_calib if mode == "int8" else None)
     if acc.hessian is None:  # e.g. nn.MultiheadAttention.out_proj, whose forward() is never called
         record["skipped"] = "not called during calibration"
         return record
-    bits, sym, mode = _INTEGER[cfg.precision]
     groups = acc.hessian.shape[0]
     weight = layer.weight.detach()
     per_group = weight.reshape(groups, -1, *weight.shape[1:])
@@ -157,7 +180,8 @@ def _quantize_layer(model: nn.Module, name: str, layer: nn.Module, inputs: list[
     q = torch.cat([s.weight for s in solved]).reshape(weight.shape)
     record["abs_error"], record["rel_error"] = output_error(weight, q, acc.hessian)
     layer.weight.data.copy_(q)
-    act_scale = 2 * amax / 255 if amax > 0 else 1.0  # the symmetric 8-bit grid of grid.py
+    if mode == "int8":
+        record["act_scale"] = act_scale
     wrapped = QuantLayer(layer, mode, act_scale, _channel_scales(solved) if mode == "int8" else None)
     _replace(model, name, wrapped)
     record["seconds"] = time.perf_counter() - t0

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from adagrow.errors import AdaGrowError
-from adagrow.quant.model import quantize_model
+from adagrow.quant.model import DEFAULT_ACT_CALIB, quantize_model
 from adagrow.quant.order import DEFAULT_DESCENDING
 
 
@@ -97,23 +97,25 @@ def _record(ckpt: dict, report: dict, acc: float, precision: str, fp32_acc: floa
         "group_size": cfg["group_size"],
         "damp": cfg["damp"],
         "descending": cfg["descending"],
+        # INT8's activation range (adagrow.quant.model.ACT_CALIBRATIONS); the only precision it changes
+        "act_calib": cfg["act_calib"] if precision == "int8" else None,
         "simulated": report["simulated"],
     }
 
 
 def run_quantize(checkpoint: Path, precision: str, method: str, data_dir, *, calib_size: int = 256,
                  seed: int = 0, device: str = "cpu", batch_size: int = 128, group_size: int = -1,
-                 descending: bool = DEFAULT_DESCENDING) -> dict:
+                 descending: bool = DEFAULT_DESCENDING, act_calib: str = DEFAULT_ACT_CALIB) -> dict:
     """Quantize a deploy checkpoint and measure test accuracy; return one result record."""
     return quant_table(checkpoint, data_dir, precisions=(precision,), methods=(method,), calib_size=calib_size,
                        seed=seed, device=device, batch_size=batch_size, group_size=group_size,
-                       descending=descending, fp32_reference=False)[0]
+                       descending=descending, act_calib=act_calib, fp32_reference=False)[0]
 
 
 def quant_table(checkpoint: Path, data_dir, precisions: Sequence[str] = ("w4a16", "int8"),
                 methods: Sequence[str] = ("rtn", "obs", "actorder", "adagrow", "adagrow-rerank"), *,
                 calib_size: int = 256, seed: int = 0, device: str = "cpu", batch_size: int = 128,
-                group_size: int = -1, descending: bool = DEFAULT_DESCENDING,
+                group_size: int = -1, descending: bool = DEFAULT_DESCENDING, act_calib: str = DEFAULT_ACT_CALIB,
                 fp32_reference: bool = True, on_record: Callable[[dict], None] | None = None,
                 skip: Callable[[str, str], bool] | None = None) -> list[dict]:
     """One record per (precision, method) for Tables 4-1/4-2; data and model are loaded once.
@@ -136,7 +138,7 @@ def quant_table(checkpoint: Path, data_dir, precisions: Sequence[str] = ("w4a16"
             t0 = time.perf_counter()
             qmodel, report = quantize_model(ckpt["model"], _calibration(bundle, seed), precision=precision,
                                             method=method, calib_size=calib_size, seed=seed,
-                                            group_size=group_size, descending=descending)
+                                            group_size=group_size, descending=descending, act_calib=act_calib)
             rec = _record(ckpt, report, accuracy(qmodel, bundle.test), precision, fp32_acc)
             rec["seconds"] = time.perf_counter() - t0
             records.append(rec)
