@@ -86,6 +86,10 @@ def _latency(runs: list[Record]) -> str:
 def _phases(runs: list[Record]) -> str:
     secs = [r.get("gpu_seconds") or {} for r in runs]
     parts = []
+    # the dense model a pruning row started from (--pretrained / --base-run): trained by another run, counted here
+    base = _estimate([(r.get("pruning") or {}).get("pretrain_seconds") for r in runs])
+    if base is not None and base.mean >= 0.5:
+        parts.append(f"dense base {base.mean:.0f}")
     for phase in PHASES:
         est = _estimate([s.get(phase) for s in secs if phase in s])
         if est is not None and est.mean >= 0.5:
@@ -158,8 +162,9 @@ def grid(records: list[Record], dataset: str, profile: str) -> render.Grid | Non
         "CPU latency: median batch-1 forward (mean over seeds), ± half the p10–p90 range of the repeats (largest "
         "over seeds), (Nt) the pinned thread count; † a record flags it noisy.",
         "train seconds: every phase of the run summed (CPU- or GPU-seconds, as the record's time_unit), mean over "
-        "seeds; for a pruning row that trained its own dense model this includes it (a row pruning a shared base "
-        "counts only its own run: reports/tables/pruning-<dataset>-<profile>.md); ‡ some seed ran on a machine whose mean "
+        "seeds; a pruning row's total includes the dense model it pruned ('dense base': another run's training, "
+        "shared by the rows of one seed and counted once on reports/tables/pruning-<dataset>-<profile>.md), as Tables "
+        "3-29/3-30 count it; ‡ some seed ran on a machine whose mean "
         "load exceeded its cores (other work competed): those seconds are not the machine's speed.",
     ]
     if any("(capped" in line[0] for line in lines):

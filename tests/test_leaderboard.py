@@ -67,3 +67,12 @@ def test_a_capped_row_shows_its_size_against_adagrows_of_the_same_seed():
     assert "randgrow-vgg-3b-capped (capped: 0.95–1.12× AdaGrow's params §)" in names
     assert "randgrow-vgg-3b" in names
     assert any("§ where a seed ended outside AdaGrow's ±10%" in n for n in g.footnotes)
+
+
+def test_a_pruning_rows_seconds_include_the_dense_base_it_pruned():
+    base = _rec("adagrow-vgg-3b", 0, 99.0)
+    pruned = _rec("prune-resnet18-bnslim-50-ft", 0, 99.2, method="slim", model="resnet18")
+    pruned["gpu_seconds"] = {"finetune": 300.0, "eval": 20.0}
+    pruned["pruning"] = {"pretrain_seconds": 4000.0}  # the shared base's training, another run
+    rows = {r[0]: r for r in leaderboard.grid([base, pruned], "mnist", "reference").rows}
+    assert rows["prune-resnet18-bnslim-50-ft"][8] == "4320 (dense base 4000, finetune 300, eval 20)"
