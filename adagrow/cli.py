@@ -215,9 +215,9 @@ def cmd_quantize(argv: list[str]) -> int:
     p.add_argument("--calib-size", type=int, default=256, metavar="N",
                    help="training images the quantizer calibrates on (default: 256)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="picks the calibration images (default: 0)")
-    p.add_argument("--act-calib", default="histogram", choices=["histogram", "max"],
-                   help="INT8: the activations' range: the least-error clipping of torch's HistogramObserver, or "
-                   "the largest |x| of the calibration images (default: histogram; docs/methods/quantization.md)")
+    p.add_argument("--act-calib", default="max", choices=["max", "histogram"],
+                   help="INT8: the activations' range: the largest |x| of the calibration images, or the least-error "
+                   "clipping of torch's HistogramObserver (default: max; docs/methods/quantization.md)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--output", default="results/quant.jsonl", metavar="FILE",
                    help="records are appended here; --table also writes FILE.md (default: results/quant.jsonl)")

@@ -279,10 +279,15 @@ def act_calib(record: Record) -> str | None:
     return (record.get("act_calib") or "max") if record.get("precision") == "int8" else None
 
 
-def one_calibration(latest: list[Record]) -> list[Record]:
-    """The records (one per seed, oldest first) that share the newest record's INT8 activation calibration: a cell
-    never averages two calibrations (a half-rerun table shows fewer seeds instead)."""
-    return [r for r in latest if act_calib(r) == act_calib(latest[-1])] if latest else latest
+def one_calibration(records: list[Record]) -> list[Record]:
+    """The records (oldest first) of one INT8 activation calibration, so that a cell never averages two: the
+    default's (``adagrow.quant.model.DEFAULT_ACT_CALIB``) where there are any, else the newest record's."""
+    from adagrow.quant.model import DEFAULT_ACT_CALIB
+
+    if not records:
+        return records
+    chosen = DEFAULT_ACT_CALIB if any(act_calib(r) == DEFAULT_ACT_CALIB for r in records) else act_calib(records[-1])
+    return [r for r in records if act_calib(r) in (chosen, None)]
 
 
 def quant_accuracy(records: Iterable[Record], dataset: str, tag: str, select: dict[str, str]) -> Ours | None:
@@ -308,10 +313,9 @@ def quant_accuracy(records: Iterable[Record], dataset: str, tag: str, select: di
     profile = min(by_profile, key=lambda p: (rank.get(p, len(rank)), p))  # one profile per cell
     # the latest record of each base seed of that profile (a smoke record never stands in for a reference seed)
     latest: dict[Any, Record] = {}
-    for r in by_profile[profile]:  # re-inserted, so the dict runs oldest to newest
-        latest.pop(quant_seed(r), None)
+    for r in one_calibration(by_profile[profile]):
         latest[quant_seed(r)] = r
-    used = one_calibration(list(latest.values()))
+    used = list(latest.values())
     accs = {"acc": [r[field] for r in used]}
     return Ours(n=len(used), profiles=(profile,), acc=statistics.fmean(accs["acc"]), std=_spread_over_seeds(accs),
                 ci=_ci_over_seeds(accs))

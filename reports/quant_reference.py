@@ -40,16 +40,14 @@ def _defaults() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
 
 def by_cell(records: list[Record], dataset: str, profile: str) -> dict[tuple[str, str, str], dict[Any, Record]]:
     """(tag, precision, quant_method) -> {base seed: its latest record} for one dataset and profile (an INT8 cell:
-    of the newest record's activation calibration only, ``match.one_calibration``)."""
+    of one activation calibration only, ``match.one_calibration``)."""
     profiles = training_profiles(records)
-    cells: dict[tuple[str, str, str], dict[Any, Record]] = defaultdict(dict)
+    cells: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for r in records:
         if (is_quant(r) and r.get("dataset") == dataset and record_tag(r)
                 and trained_profile(r, profiles) == profile and r.get("accuracy") is not None):
-            seeds = cells[(record_tag(r), r["precision"], r.get("quant_method"))]
-            seeds.pop(quant_seed(r), None)  # re-inserted: each cell's dict runs oldest to newest
-            seeds[quant_seed(r)] = r
-    return {key: {quant_seed(r): r for r in one_calibration(list(seeds.values()))} for key, seeds in cells.items()}
+            cells[(record_tag(r), r["precision"], r.get("quant_method"))].append(r)
+    return {key: {quant_seed(r): r for r in one_calibration(rs)} for key, rs in cells.items()}
 
 
 def pages_present(records: list[Record]) -> list[tuple[str, str]]:

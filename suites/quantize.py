@@ -52,8 +52,8 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
                    help=f"with --quantize: comma-separated, of {', '.join(METHODS)} (default: {','.join(TABLE_METHODS)})")
     g.add_argument("--calib-size", type=int, default=256, metavar="N",
                    help="with --quantize: training images the quantizer calibrates on (default: 256)")
-    g.add_argument("--act-calib", default="histogram", choices=["histogram", "max"],
-                   help="with --quantize: INT8's activation range (default: histogram; docs/methods/quantization.md)")
+    g.add_argument("--act-calib", default="max", choices=["max", "histogram"],
+                   help="with --quantize: INT8's activation range (default: max; docs/methods/quantization.md)")
 
 
 def _methods(text: str) -> tuple[str, ...]:

@@ -129,8 +129,8 @@ def test_mnist_quantizes_the_reference_bases_of_table_4_1_by_default():
 
 
 def test_int8_under_another_activation_calibration_is_quantized_again_and_w4a16_is_not(trained, tmp_path, capsys):
-    assert main(_quant(trained, "--seeds", "0", "--act-calib", "max")) == 0
-    assert main(_quant(trained, "--seeds", "0")) == 0  # default: histogram
+    assert main(_quant(trained, "--seeds", "0")) == 0  # default: max
+    assert main(_quant(trained, "--seeds", "0", "--act-calib", "histogram")) == 0
     records = read_records(tmp_path / "out" / "quant-tiny.jsonl")
     assert [(r["precision"], r["act_calib"]) for r in records] == [("w4a16", None), ("int8", "max"),
                                                                     ("int8", "histogram")]

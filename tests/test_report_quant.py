@@ -132,16 +132,18 @@ def test_a_cell_with_only_smoke_records_is_marked_smoke(tmp_path):
     assert "| 51.00 ± 2.48 (smoke) |" in line and line.endswith("| 3 (smoke) |")
 
 
-def test_an_int8_cell_holds_one_activation_calibration_the_newest(tmp_path):
-    # seeds 0-2 under the maximum (records from before the option name none), then seed 0 rerun with the histogram
-    old = [quant_record("adagrow-vgg-3b", s, "int8", "rtn", a) for s, a in zip(SEEDS, (93.0, 94.0, 95.0))]
-    new = {**quant_record("adagrow-vgg-3b", 0, "int8", "rtn", 98.5), "act_calib": "histogram"}
-    pages = _report(tmp_path, old + [new])
-    cell = _rows(pages["quant-mnist-reference.md"])[("AdaGrow-VGG (3 blocks): adagrow-vgg-3b", "INT8", "direct")]
-    assert cell[3:5] == ["1", "98.50"]  # never the mean of 98.5, 94 and 95
-    assert "calibrated by histogram" in pages["quant-mnist-reference.md"]
+def test_an_int8_cell_holds_one_activation_calibration_the_default_where_present(tmp_path):
+    # seeds 0-2 under the maximum (records from before the option name none), then seed 0 again under the histogram
+    old = [quant_record("adagrow-vgg-3b", s, "int8", "rtn", a) for s, a in zip(SEEDS, (93.0, 94.0, 96.0))]
+    new = [{**quant_record("adagrow-vgg-3b", 0, "int8", "rtn", 84.5), "act_calib": "histogram"}]
+    vgg = ("AdaGrow-VGG (3 blocks): adagrow-vgg-3b", "INT8", "direct")
+    pages = _report(tmp_path, old + new)
+    assert _rows(pages["quant-mnist-reference.md"])[vgg][3:5] == ["3", ci_text((93.0, 94.0, 96.0))]  # never 84.5
+    assert "calibrated by max" in pages["quant-mnist-reference.md"]
     line = next(row for row in pages["table4-1.md"].splitlines()
                 if "AdaGrow-VGG (3 blocks) (mnist, ours only) | direct | INT8" in row)
-    assert "| 98.50 (reference) |" in line
-    # all max: the page says so
-    assert "calibrated by max" in _report(tmp_path / "b", old)["quant-mnist-reference.md"]
+    assert f"| {ci_text((93.0, 94.0, 96.0))} (reference) |" in line
+    # histogram records alone: the cell is theirs, and the page says so
+    pages = _report(tmp_path / "b", new)
+    assert _rows(pages["quant-mnist-reference.md"])[vgg][3:5] == ["1", "84.50"]
+    assert "calibrated by histogram" in pages["quant-mnist-reference.md"]
