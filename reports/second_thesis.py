@@ -19,7 +19,7 @@ from typing import Any
 from adagrow.records.store import atomic_write_text, read_records
 from reports import RESULTS_DIR, TABLES_DIR, render
 from reports.formatting import format_count
-from reports.match import is_training, latest_per_seed, one_profile, record_tag, select_runs
+from reports.match import select_runs
 from reports.stats import mean_ci, paired_difference
 from suites.second_thesis import DATASETS, aps_entries, aps_reference_entries, bamc_entries, bamc_reference_entries
 
@@ -137,9 +137,7 @@ def bamc_grid(records: list[dict]) -> render.Grid:
 def runs_in(records: list[dict], dataset: str, name: str, profile: str | None) -> list[dict]:
     """``runs`` restricted to one profile: the rows a search is compared with must be of the search's profile even
     where they were also run under a preferred one (a full uniform row is never paired with a reference search)."""
-    ok = [r for r in records if is_training(r) and r.get("status") == "ok" and r.get("dataset") == dataset
-          and record_tag(r) == name and r.get("profile") == profile]
-    return latest_per_seed(one_profile(ok))
+    return select_runs([r for r in records if r.get("profile") == profile], dataset, name)
 
 
 def _aps_comparisons(dataset: str, records: list[dict], search_name: str, search: list[dict]) -> list[list[str]]:
