@@ -388,6 +388,7 @@ class RunConfig:
             d["method_config"] = dataclasses.asdict(self.method_config)
         d["total_epochs"] = self.total_epochs
         d["numerics"] = NUMERICS_VERSION
+        d["method_numerics"] = getattr(self.method_config, "NUMERICS", None)
         return d
 
 
@@ -400,8 +401,10 @@ class RunConfig:
 NUMERICS_VERSION = 2
 # Run settings added after records of the current numerics exist enter the identity only when set away from
 # their neutral value, so those records keep their names and stay done (a run that sets one is another run).
-# A change of arithmetic bumps NUMERICS_VERSION instead.
-LATE_FIELDS: dict[str, Any] = {"tokenizer": None}
+# A change of arithmetic bumps NUMERICS_VERSION instead, or, where only one method's arithmetic changed, that
+# method's own version: a ``NUMERICS: ClassVar[int]`` on its config class (recorded as ``method_numerics``; absent
+# means 1), so that only its runs are redone.
+LATE_FIELDS: dict[str, Any] = {"tokenizer": None, "method_numerics": None}
 
 
 def identity_of(config: dict[str, Any]) -> dict[str, Any]:

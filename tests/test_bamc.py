@@ -185,6 +185,27 @@ def test_the_prior_term_is_lambda_times_the_mean_negative_log_mixture_density_pe
     assert float(data.extra_loss(model)) == pytest.approx(2.0 * float(nlp(weights).sum()) / 7, rel=1e-5)
 
 
+def test_a_layer_of_almost_only_zeros_keeps_its_prior_term_of_order_one():
+    """A converged ResNet-18's dead layers: 4 live weights in 200,000, which the 10,000-weight sample misses.
+    Gaussian components of std r·s (s: the layer's weight std) cost each weight (w − μ)² / 2(r·s)² nats at
+    most from its nearest level, so the mean over the layer is about 1 / 2r² = 8 at r = 0.25 with a single
+    level at 0.  A component std taken from the sample (all zeros but noise) made it ~10^9."""
+    from baselines.quant.bamc import BAMC, spreads
+
+    layer = nn.Linear(2000, 100, bias=False)
+    w = 1e-9 * torch.randn(100, 2000, generator=torch.Generator().manual_seed(1))
+    w.view(-1)[torch.tensor([11, 50_001, 120_007, 199_999])] = torch.tensor([0.05, -0.04, 0.03, -0.05])
+    layer.weight.data = w
+    model = nn.Sequential(layer)
+    method = BAMC(BAMCConfig(resolution=0.25, sample=10_000))
+    sample = method._sample(layer.weight, seed=0)
+    assert sample.abs().max() < 1e-6  # the sample holds none of the live weights
+    method.mixtures = method._fit_mixtures({"0": sample}, spreads(method.layers(model)), 0.25)
+    method._refresh_prior(model)
+    assert method.mixtures["0"].sigma == pytest.approx(0.25 * float(w.std()))
+    assert float(method.extra_loss(model).detach()) < 8 * 1.1 + 5  # 1/2r², plus the −log π of the level(s)
+
+
 def test_hutchinson_is_exact_for_a_diagonal_hessian_and_unbiased_for_a_full_one():
     from baselines.quant.hutchinson import hutchinson_traces
 
@@ -242,8 +263,9 @@ def test_bits_are_called_inferred_only_where_the_resolution_sweep_leaves_them_un
     gauss = torch.randn(600, generator=torch.Generator().manual_seed(0)).double()
     samples = {"clusters": clusters.double(), "gauss": gauss}
     counts = {"clusters": 1000, "gauss": 1000}  # equal counts: the stable share is one half
-    inferred = {n: B.bits_for(len(m.active(0.005))) for n, m in method._fit_mixtures(samples, 0.25).items()}
-    stable = method._resolution_sweep(samples, counts, inferred)
+    spread = {n: float(x.std()) for n, x in samples.items()}
+    inferred = {n: B.bits_for(len(m.active(0.005))) for n, m in method._fit_mixtures(samples, spread, 0.25).items()}
+    stable = method._resolution_sweep(samples, spread, counts, inferred)
     assert stable == {"clusters": True, "gauss": False}
     sweep = method.result["resolution_sweep"]
     assert [r["bits"]["clusters"] for r in sweep] == [2, 2, 2]

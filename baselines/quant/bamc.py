@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -53,6 +53,9 @@ ALLOCATIONS = ("dp", *A.ALLOCATIONS)  # dp: BAMC's own; the others are the basel
 
 @dataclass(frozen=True)
 class BAMCConfig:
+    # BAMC's own numerics version (adagrow/config.py): 2 = the components' std from the whole layer's weight std,
+    # not from the fitted sample's (2026-12-07); runs of version 1 are redone by suites.
+    NUMERICS: ClassVar[int] = 2
     variant: str = "train"  # train: mixture prior in the loss; posthoc: mixtures fitted to the trained weights
     bamc_epochs: int | None = None  # epochs with the prior (train); None: every epoch with --pretrained, else the last half
     max_bits: int = 6  # truncation of the DP: 2^max_bits components per layer
@@ -258,17 +261,26 @@ class BAMC(Method):
         if self.cfg.allocation != "dp":  # a baseline run: no mixtures
             return
         with ctx.timed("search"):  # also when it runs while the model is built, which the runner does not time
-            samples = {name: self._sample(layer.weight, seed=0) for name, layer in self.layers(model).items()}
-            self.mixtures = self._fit_mixtures(samples, self.cfg.resolution)
+            layers = self.layers(model)
+            samples = {name: self._sample(layer.weight, seed=0) for name, layer in layers.items()}
+            self.mixtures = self._fit_mixtures(samples, spreads(layers), self.cfg.resolution)
         self._refresh_prior(model)
         found = {n: len(m.active(self.cfg.min_share)) for n, m in self.mixtures.items()}
         ctx.log(f"  bamc: mixtures fitted to {len(found)} layers; active components {list(found.values())}")
 
-    def _fit_mixtures(self, samples: dict[str, torch.Tensor], resolution: float) -> dict[str, DPMixture]:
-        """A fresh mixture per layer, its components' std ``resolution`` × the layer's weight std."""
+    def _fit_mixtures(self, samples: dict[str, torch.Tensor], spread: dict[str, float],
+                      resolution: float) -> dict[str, DPMixture]:
+        """A fresh mixture per layer, fitted to its sample, its components' std ``resolution`` × the whole
+        layer's weight std (``spread``).
+
+        Not the sample's std: in a layer whose weights are almost all zero (a converged ResNet-18 on MNIST
+        has layers where 99.99% are, behind dead BN channels) a 10,000-weight sample can miss every live
+        weight, and σ from it came out 3,000× too small (5.9e-8 against the layer's 1.8e-4): each live weight
+        then cost ~10^11 nats and the training loss started at ~10^8.
+        """
         out = {}
         for name, sample in samples.items():
-            sigma = resolution * float(sample.std().clamp_min(1e-12))
+            sigma = resolution * max(spread[name], 1e-12)
             out[name] = fit(sample, init_mixture(sample, 2**self.cfg.max_bits, sigma, self.cfg.alpha))
         return out
 
@@ -313,7 +325,7 @@ class BAMC(Method):
             inferred = dict(bits)
             levels = B.fit_budget(bits, counts, samples, found, self.cfg.avg_bits)
             with ctx.timed("measure"):
-                stable = self._resolution_sweep(samples, counts, inferred)
+                stable = self._resolution_sweep(samples, spreads(layers), counts, inferred)
             if self.cfg.quantizer == "means":
                 overhead = apply_codebooks(layers, levels)
             else:
@@ -341,14 +353,14 @@ class BAMC(Method):
         return {"kind": "quantize", "where": "bamc", "avg_bits": self.result["avg_bits"],
                 "params_before": sum(p.numel() for p in model.parameters())}
 
-    def _resolution_sweep(self, samples: dict[str, torch.Tensor], counts: dict[str, int],
+    def _resolution_sweep(self, samples: dict[str, torch.Tensor], spread: dict[str, float], counts: dict[str, int],
                           inferred: dict[str, int]) -> dict[str, bool]:
         """Re-infer every layer's bits from fresh mixtures at each ``--resolution-sweep`` factor of the
         resolution.  A layer's width is *inferred* (a property of its weights) only where it is the same at
         every resolution; where it moves with the resolution, the resolution chose it, not the data."""
         sweep = [{"resolution": self.cfg.resolution, "bits": dict(inferred)}]
         for factor in self.cfg.resolution_sweep:
-            mixtures = self._fit_mixtures(samples, self.cfg.resolution * factor)
+            mixtures = self._fit_mixtures(samples, spread, self.cfg.resolution * factor)
             sweep.append({"resolution": self.cfg.resolution * factor,
                           "bits": {n: B.bits_for(len(m.active(self.cfg.min_share))) for n, m in mixtures.items()}})
         sweep.sort(key=lambda r: r["resolution"])
@@ -445,6 +457,11 @@ class BAMC(Method):
         if ctx.train_batches is None:
             raise AdaGrowError(f"--quantizer {self.cfg.quantizer} needs calibration data from the runner")
         return calibration_inputs(ctx.train_batches(), self.cfg.calib_size)
+
+
+def spreads(layers: dict[str, nn.Module]) -> dict[str, float]:
+    """Each layer's weight std over all its weights (the scale of its mixture's components)."""
+    return {name: float(layer.weight.detach().float().std()) for name, layer in layers.items()}
 
 
 METHODS.register("bamc", MethodEntry(BAMCConfig, BAMC,
