@@ -26,7 +26,7 @@ from suites.second_thesis import DATASETS, aps_entries, aps_reference_entries, b
 PAPER = "—"  # the paper's cell: empty until its own number is found
 NOT_RUN = "not run"
 # the AdaGrow and fixed rows of the APS table (the dataset suite's entry names)
-ALLOCATION_ORDER = ("uniform", "random", "hessian")  # BAMC's comparison rows, in this order
+ALLOCATION_ORDER = ("uniform", "uniform-above", "random", "hessian")  # BAMC's comparison rows, in this order
 APS_REFERENCES = ("adagrow-vgg-3b", "fixed-resnet18-thesis", "fixed-resnet18-standard")
 # The APS rows a paired comparison over seeds is made against, within one profile: the uniform multiplier, and the
 # random width sets pooled (each seed's mean over its sets).  Reference entries: aps-ref-uniform, aps-ref-random-k.
@@ -104,7 +104,7 @@ def bamc_grid(records: list[dict]) -> render.Grid:
             for kind in kinds:  # measured on the very model BAMC quantized, at its average width: paired by seed
                 with_kind = [r for r in recs if kind in r["bamc"].get("baselines", {})]
                 theirs = _by_seed(with_kind, lambda r, k=kind: r["bamc"]["baselines"][k]["test_acc"])
-                rows.append([dataset, name, f"  {kind} allocation, same bits and format", _cell(list(theirs.values())),
+                rows.append([dataset, name, f"  {kind} allocation, same format", _cell(list(theirs.values())),
                              _paired(theirs, own), _bits([r["bamc"]["baselines"][kind]["avg_bits"] for r in with_kind]),
                              _size([r["bamc"]["baselines"][kind]["size_bytes"] for r in with_kind]), "—", PAPER])
             for key in sorted({k for i in infos for k in i.get("uniform", {})}, key=lambda k: int(k[1:])):
@@ -124,8 +124,9 @@ def bamc_grid(records: list[dict]) -> render.Grid:
          "where every layer's width is the same over the --resolution sweep, else 'set by --resolution'.",
          "The indented rows are measured in the same run on the model BAMC quantized (before its snap): the "
          "uniform, random and Hessian-trace (HAWQ-v2) allocations at BAMC's average width or below, in BAMC's storage "
-         "format (codebooks, or the --quantizer's grids). '-3bit-<allocation>' entries are those baselines as runs "
-         "of their own at 3 bits.",
+         "format (codebooks, or the --quantizer's grids), and uniform-above: every layer at the next whole width above "
+         "BAMC's average (whole bits cannot meet a fractional average uniformly: the two uniform rows bracket it; "
+         "read the avg bits column). '-3bit-<allocation>' entries are those baselines as runs of their own at 3 bits.",
          "A row uses the records of one profile (full, else reference, else smoke; named after the entry with its number "
          "of seeds). Over several seeds a cell is the mean ± the 95% Student-t half-width; the paired column is BAMC's "
          "accuracy minus that allocation's on the same seeds (same model, same bits), called better or worse only where "

@@ -152,10 +152,11 @@ def test_the_bamc_report_has_bamc_uniform_and_float_rows_from_one_run(tiny_mnist
     mcfg = BAMCConfig(variant="posthoc", max_bits=3, hessian_probes=2, hessian_samples=32)
     rec = run(_cfg(tiny_mnist, tmp_path, "bamc", mcfg, epochs=1, suite="bamc-mnist", tag="bamc-vgg122-posthoc"))
     rows = [r for r in second_thesis.bamc_grid(second_thesis.read_records(tmp_path)).rows if r[:2] == ["mnist", "bamc-vgg122-posthoc"]]
+    above = ["uniform-above allocation, same format"] if "uniform-above" in rec["bamc"]["baselines"] else []
     assert [r[2].strip() for r in rows] == [
         f"BAMC (bits {rec['bamc']['bits_status']})", "before quantization (the model quantized)",
-        "uniform allocation, same bits and format", "random allocation, same bits and format",
-        "hessian allocation, same bits and format", "uniform W4 (rtn)", "uniform W8 (rtn)", "float32 (start)"]
+        "uniform allocation, same format", *above, "random allocation, same format",
+        "hessian allocation, same format", "uniform W4 (rtn)", "uniform W8 (rtn)", "float32 (start)"]
     assert rows[0][3] == f"{rec['test_acc']:.2f}" and rows[0][5] == f"{rec['bamc']['avg_bits']:.2f}"
     assert all(r[-1] == second_thesis.PAPER for r in rows)
 
@@ -255,6 +256,16 @@ def test_uniform_and_random_allocations_stay_within_the_budget():
     assert r == A.random_allocation(counts, 2.5, 6, seed=1) and A.average(r, counts) > 2.5 - 300 / 350  # the last bit taken is at most the largest layer's
 
 
+def test_the_two_uniform_rows_bracket_a_fractional_average_and_meet_a_whole_one():
+    # BAMC's reference run averaged 2.81 bits: uniformly, 2 bits is the width below it and 3 the one above
+    from baselines.quant import allocate as A
+
+    counts = {"a": 10, "b": 300}
+    assert A.uniform(counts, 2.81, 6) == {"a": 2, "b": 2} and A.uniform_above(counts, 2.81, 6) == {"a": 3, "b": 3}
+    assert A.uniform_above(counts, 3.0, 6) == A.uniform(counts, 3.0, 6) == {"a": 3, "b": 3}
+    assert A.uniform_above(counts, 5.5, 5) == {"a": 5, "b": 5}  # never above the widest width
+
+
 def test_bits_are_called_inferred_only_where_the_resolution_sweep_leaves_them_unchanged():
     from baselines.quant.bamc import BAMC
 
@@ -279,9 +290,14 @@ def test_a_bamc_run_records_the_snap_and_the_baselines_at_its_average_width_in_i
     info = rec["bamc"]
     assert info["before_snap"]["test_acc"] == info["float"]["test_acc"]  # posthoc: the trained float model
     assert info["after_snap"]["test_acc"] == rec["test_acc"]
-    assert set(info["baselines"]) == {"uniform", "random", "hessian"}
-    for row in info["baselines"].values():
-        assert row["avg_bits"] <= info["avg_bits"] + 1e-9 and len(row["bits"]) == len(info["layers"])
+    whole = abs(info["avg_bits"] - round(info["avg_bits"])) < 1e-9
+    assert set(info["baselines"]) == {"uniform", "random", "hessian"} | (set() if whole else {"uniform-above"})
+    for kind, row in info["baselines"].items():
+        assert len(row["bits"]) == len(info["layers"])
+        if kind == "uniform-above":  # the next whole width above BAMC's average, in every layer
+            assert row["bits"] == [int(info["avg_bits"]) + 1] * len(info["layers"])
+        else:
+            assert row["avg_bits"] <= info["avg_bits"] + 1e-9
     assert set(info["hessian_traces"]) == {r["name"] for r in info["layers"]}
     assert info["bits_status"] in ("inferred", "set by --resolution") and len(info["resolution_sweep"]) == 3
 

@@ -9,7 +9,10 @@
   HAWQ-v2 reads the minimum off the Pareto frontier of (size, ΣΩ); we reach it greedily, from ``max_bits``
   everywhere taking each time the bit whose removal raises ΣΩ least per weight-bit saved.
 
-Every allocation ends with Σ n_l b_l / Σ n_l ≤ budget, each b_l in 1..max_bits.
+Every allocation ends with Σ n_l b_l / Σ n_l ≤ budget, each b_l in 1..max_bits — except
+:func:`uniform_above`, every layer at ⌈budget⌉ bits: whole bits cannot meet a fractional budget uniformly, so
+BAMC's uniform comparison is the bracket of the two uniform widths either side of its average (fewer bits and
+more), not one row at "the same bits" that in fact has fewer.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import torch
 
 from adagrow.errors import AdaGrowError
 
-ALLOCATIONS = ("uniform", "random", "hessian")
+ALLOCATIONS = ("uniform", "random", "hessian")  # at the budget or below
+COMPARISONS = (*ALLOCATIONS, "uniform-above")  # what a BAMC run measures on its model; uniform-above exceeds it
 
 
 def average(bits: dict[str, int], counts: dict[str, int]) -> float:
@@ -37,6 +41,11 @@ def _check(budget: float, max_bits: int) -> None:
 def uniform(counts: dict[str, int], budget: float, max_bits: int) -> dict[str, int]:
     _check(budget, max_bits)
     return dict.fromkeys(counts, min(max_bits, math.floor(budget + 1e-9)))
+
+
+def uniform_above(counts: dict[str, int], budget: float, max_bits: int) -> dict[str, int]:
+    _check(budget, max_bits)
+    return dict.fromkeys(counts, min(max_bits, math.ceil(budget - 1e-9)))
 
 
 def random_allocation(counts: dict[str, int], budget: float, max_bits: int, seed: int) -> dict[str, int]:

@@ -76,7 +76,7 @@ class BAMCConfig:
     stem: str = "auto"  # ResNet references only, as --method fixed
     resolution_sweep: tuple[float, ...] = (0.5, 2.0)  # factors of --resolution the final bits are re-inferred at
     allocation: str = "dp"  # dp (BAMC) or a baseline allocation at --avg-bits: uniform, random, hessian
-    compare: tuple[str, ...] = A.ALLOCATIONS  # baselines measured on BAMC's model at its average width
+    compare: tuple[str, ...] = A.COMPARISONS  # baselines measured on BAMC's model at its average width (uniform-above: ⌈it⌉)
     hessian_samples: int = 256  # training examples of the Hessian-trace (hessian) allocation's loss
     hessian_probes: int = 32  # Hutchinson probes per trace
 
@@ -95,8 +95,8 @@ class BAMCConfig:
             (self.allocation in ALLOCATIONS, f"--allocation must be one of {', '.join(ALLOCATIONS)} (got {self.allocation!r})"),
             (self.allocation == "dp" or (self.variant == "posthoc" and self.avg_bits is not None),
              f"--allocation {self.allocation} is a baseline: it needs --variant posthoc and --avg-bits"),
-            (all(c in A.ALLOCATIONS for c in self.compare),
-             f"--compare must name {', '.join(A.ALLOCATIONS)} (got {self.compare})"),
+            (all(c in A.COMPARISONS for c in self.compare),
+             f"--compare must name {', '.join(A.COMPARISONS)} (got {self.compare})"),
             (self.hessian_samples >= 1 and self.hessian_probes >= 1, "--hessian-samples and --hessian-probes must be positive"),
             (0 < self.min_share < 1, f"--min-share must be between 0 and 1 (got {self.min_share})"),
             (self.avg_bits is None or 1 <= self.avg_bits <= self.max_bits,
@@ -377,6 +377,8 @@ class BAMC(Method):
                   samples: dict[str, torch.Tensor], counts: dict[str, int], budget: float) -> dict[str, int]:
         if kind == "uniform":
             return A.uniform(counts, budget, self.cfg.max_bits)
+        if kind == "uniform-above":
+            return A.uniform_above(counts, budget, self.cfg.max_bits)
         if kind == "random":
             return A.random_allocation(counts, budget, self.cfg.max_bits, seed=ctx.config.seed)
         traces = self._traces(ctx, model, layers)
@@ -405,10 +407,13 @@ class BAMC(Method):
             model.train(was_training)
 
     def _baselines(self, ctx: RunContext, original: nn.Module, budget: float) -> dict[str, Any]:
-        """Each ``--compare`` allocation at BAMC's average width, in its storage format, on the model BAMC
-        quantized (a copy taken before the snap)."""
+        """Each ``--compare`` allocation at BAMC's average width (uniform-above: the next whole width above it,
+        left out when the width is whole), in its storage format, on the model BAMC quantized (a copy taken
+        before the snap)."""
         out = {}
         for kind in self.cfg.compare:
+            if kind == "uniform-above" and abs(budget - round(budget)) < 1e-9:
+                continue  # the uniform row is at BAMC's width already
             q = copy.deepcopy(original)
             layers = self.layers(q)
             samples = {n: self._sample(m.weight, seed=0) for n, m in layers.items()}
