@@ -22,7 +22,7 @@ from reports.match import (
     is_training,
     latency_of,
     latest_per_seed,
-    numerics_of,
+    newest_version,
     phase_seconds,
     record_tag,
 )
@@ -49,8 +49,7 @@ def runs_by_row(records: list[Record], dataset: str, profile: str) -> dict[str, 
             rows[record_tag(r)].append(r)
     out = {}
     for tag, runs in rows.items():
-        newest = max(map(numerics_of, runs))
-        out[tag] = {r.get("seed"): r for r in latest_per_seed([r for r in runs if numerics_of(r) == newest])}
+        out[tag] = {r.get("seed"): r for r in latest_per_seed(newest_version(runs))}
     return out
 
 

@@ -4,7 +4,8 @@ A training record reproduces row ``(dataset, entry)`` when its ``status`` is ``o
 is the row's and its ``config["tag"]`` is the suite entry name.  A cell never mixes profiles: the records
 of one profile are used, ``full`` if any, else ``reference`` (the converged CPU profile), else ``smoke``,
 and the cell names its profile when it is not ``full``.  Within the profile, only the newest numerics
-version is used (``adagrow.config.NUMERICS_VERSION``: older code computed differently).  Several seeds are
+version is used (``adagrow.config.NUMERICS_VERSION``, then the method's own version: older code computed
+differently).  Several seeds are
 averaged, with the sample standard deviation and the 95% confidence half-width kept (``reports.stats``);
 the latest record of a seed wins over older re-runs.  Latencies measured with different CPU thread counts
 are never averaged: such a cell has no latency and says why.
@@ -106,6 +107,22 @@ def numerics_of(record: Record) -> int:
     return int(config.get("numerics", 1)) if isinstance(config, dict) else 1
 
 
+def version_of(record: Record) -> tuple[int, int]:
+    """The numerics version, then its method's own (``method_numerics``; 1 where the method has none or the record
+    predates it): the newer of two records of one row is the larger pair."""
+    config = record.get("config")
+    own = config.get("method_numerics") if isinstance(config, dict) else None
+    return numerics_of(record), int(own or 1)
+
+
+def newest_version(records: list[Record]) -> list[Record]:
+    """The records of the newest (numerics, method numerics) version among ``records``."""
+    if not records:
+        return []
+    newest = max(map(version_of, records))
+    return [r for r in records if version_of(r) == newest]
+
+
 def one_profile(records: list[Record]) -> list[Record]:
     """The records of the preferred profile present (``PROFILE_PREFERENCE``), of its newest numerics."""
     profiles = {str(r.get("profile")) for r in records}
@@ -113,9 +130,7 @@ def one_profile(records: list[Record]) -> list[Record]:
         return []
     rank = {p: i for i, p in enumerate(PROFILE_PREFERENCE)}
     chosen = min(profiles, key=lambda p: (rank.get(p, len(rank)), p))
-    mine = [r for r in records if str(r.get("profile")) == chosen]
-    newest = max(map(numerics_of, mine))
-    return [r for r in mine if numerics_of(r) == newest]
+    return newest_version([r for r in records if str(r.get("profile")) == chosen])
 
 
 def select_runs(records: Iterable[Record], dataset: str, tag: str) -> list[Record]:

@@ -38,6 +38,21 @@ def test_only_the_newest_numerics_are_used(tmp_path):
     assert rows[ROW][10] == "93.00 ± 0.00" and rows[ROW][12] == "2"
 
 
+def test_only_the_newest_method_numerics_are_used(tmp_path):
+    # a method's own version (BAMC's, 2026-12-07) ranks after the global one: a record of the method's older
+    # arithmetic (no method_numerics: version 1) is left out once one of the newer exists, whatever its seed
+    old = [fabricated_record("adagrow-resnet-4b", s, 10.0) for s in (0, 1)]
+    new = fabricated_record("adagrow-resnet-4b", 2, 93.0)
+    for r in (*old, new):
+        r["config"]["numerics"] = 2
+    new["config"]["method_numerics"] = 2
+    rows = _table(tmp_path, [*old, new])
+    assert rows[ROW][10] == "93.00" and rows[ROW][12] == "1"
+    older_global = fabricated_record("adagrow-resnet-4b", 0, 50.0)  # numerics 1 with a higher method version: the global version ranks first
+    older_global["config"]["method_numerics"] = 5
+    assert _table(tmp_path, [new, older_global])[ROW][10] == "93.00"
+
+
 def test_latencies_of_different_thread_counts_are_not_averaged(tmp_path):
     rows = _table(tmp_path, [fabricated_record("adagrow-resnet-4b", 0, 93.0, latency={"threads": 1}),
                              fabricated_record("adagrow-resnet-4b", 1, 93.0, latency={"threads": 2})])
