@@ -295,10 +295,14 @@ def act_calib(record: Record) -> str | None:
 
 
 def one_calibration(records: list[Record]) -> list[Record]:
-    """The records (oldest first) of one INT8 activation calibration, so that a cell never averages two: the
+    """The records (oldest first) of one calibration, so that a cell never averages two: of today's calibration
+    data (``adagrow.quant.run.CALIB_DATA``) where there are any, and of one INT8 activation calibration: the
     default's (``adagrow.quant.model.DEFAULT_ACT_CALIB``) where there are any, else the newest record's."""
     from adagrow.quant.model import DEFAULT_ACT_CALIB
+    from adagrow.quant.run import CALIB_DATA, calib_data
 
+    if any(calib_data(r) == CALIB_DATA for r in records):
+        records = [r for r in records if calib_data(r) in (CALIB_DATA, None)]
     if not records:
         return records
     chosen = DEFAULT_ACT_CALIB if any(act_calib(r) == DEFAULT_ACT_CALIB for r in records) else act_calib(records[-1])

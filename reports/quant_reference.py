@@ -26,6 +26,8 @@ Record = dict[str, Any]
 NOT_RUN = "not run"
 FP16_CUDA_ONLY = "not run (FP16: CUDA only)"
 PRECISIONS = ("fp16", "int8", "w4a16")
+CALIB_DATA_TEXT = {"train-plain": "training images without augmentation",
+                   "train-augmented": "the augmented training loader (records before 2026-12-07)"}
 # The thesis' names of our methods (Table 4-1's "Quant method" column); the others keep their own names.
 THESIS_NAMES = {"rtn": "direct", "obs": "OBS", "adagrow": "proposed"}
 # A base model's display name per suite entry (the rows of Table 4-1 on our datasets)
@@ -103,6 +105,9 @@ def grid(records: list[Record], dataset: str, profile: str) -> render.Grid:
                                   _estimate_cell(list(fp32.values())), _paired_cell(fp32, acc, verdict=False), versus])
     devices = sorted({str(r.get("device")) for c in cells.values() for r in c.values() if r.get("device")})
     calibs = sorted({act_calib(r) for c in cells.values() for r in c.values() if act_calib(r)})
+    from adagrow.quant.run import calib_data  # here: the quantization package imports torch
+
+    data = sorted({calib_data(r) for c in cells.values() for r in c.values() if calib_data(r)})
     notes = [
         f"Quantization records of base runs of profile {profile!r} only (never mixed with another profile), the "
         "latest per base seed; n = seeds.  Written by `adagrow suite <dataset> --quantize` (docs/methods/quantization.md).",
@@ -114,7 +119,8 @@ def grid(records: list[Record], dataset: str, profile: str) -> render.Grid:
         "compensation with the coverage + importance rearrangement (adagrow).  INT8 = W8A8, W4A16 per channel; both "
         "simulated (fake-quantized), accuracy only.  INT8 activations: one range per tensor, calibrated by "
         f"{' / '.join(calibs) or '—'} (histogram: the least-error clipping of torch's HistogramObserver; max: the "
-        "largest |x| seen); a cell holds one calibration only.",
+        "largest |x| seen); a cell holds one calibration only.  Calibration images: "
+        f"{' / '.join(CALIB_DATA_TEXT.get(d, d) for d in data) or '—'}.",
         f"{FP16_CUDA_ONLY}: FP16 is quantized on CUDA only (CPU half-precision convolutions are emulated and slow).",
         f"measured on: {', '.join(devices) or 'no record yet'}.",
     ]

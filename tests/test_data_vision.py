@@ -273,3 +273,30 @@ def test_dataloader_path_gives_the_resident_eval_batches(monkeypatch, tmp_path, 
     for (xr, yr), (xs, ys) in zip(resident.test, streamed.test):
         assert torch.equal(yr, ys) and torch.allclose(xr, xs, atol=1e-5)
     check_labels_follow_images(streamed, 3)
+
+
+def test_calibration_images_are_training_images_without_augmentation(tmp_path, cache):
+    # post-training quantization calibrates on training images as evaluation sees them (PyTorch's PTQ recipe, GPTQ):
+    # MNIST's digit stays in the centre 28x28 (a zero 2-px border), where the pad-4 random crop moves it
+    synthetic.write_mnist(tmp_path / "data", gz=False)
+    bundle = load("mnist", tmp_path / "data", cache, val_size=12)
+
+    def border(x):
+        pixels = ((x * 0.3081 + 0.1307) * 255).round()
+        return torch.cat([pixels[:, :, :2].flatten(1), pixels[:, :, -2:].flatten(1),
+                          pixels[..., :2].flatten(1), pixels[..., -2:].flatten(1)], 1)
+
+    calib = torch.cat([x for x, _ in bundle.calibration(10)])
+    assert calib.shape[0] == 10 and (border(calib) == 0).all()
+    assert torch.equal(calib, torch.cat([x for x, _ in bundle.calibration(10)]))  # no random draw
+    bundle.train.set_epoch(0)
+    trained_on = torch.cat([x for x, _ in bundle.train])
+    assert (border(trained_on) != 0).any()  # the training loader's crops do move digits into the border
+
+
+def test_the_streamed_calibration_images_are_the_resident_ones(monkeypatch, tmp_path, cache):
+    install_md5s(monkeypatch, "cifar10", synthetic.write_cifar(tmp_path / "data"))
+    resident = load("cifar10", tmp_path / "data", cache)
+    streamed = load("cifar10", tmp_path / "data", cache, resident=False)
+    for (xr, yr), (xs, ys) in zip(resident.calibration(6), streamed.calibration(6), strict=True):
+        assert torch.equal(yr, ys) and torch.allclose(xr, xs, atol=1e-5)

@@ -137,3 +137,20 @@ def test_int8_under_another_activation_calibration_is_quantized_again_and_w4a16_
     capsys.readouterr()
     assert main(_quant(trained, "--seeds", "0", "--act-calib", "max")) == 0  # both are done now
     assert "done (2 records), skipped" in capsys.readouterr().out
+
+
+def test_records_calibrated_on_augmented_images_are_quantized_again(trained, tmp_path, capsys):
+    # before 2026-12-07 calibration read the augmented training loader; such records (no calib_data) are redone,
+    # and the new ones say what they calibrated on
+    import json
+
+    assert main(_quant(trained, "--seeds", "0")) == 0
+    path = tmp_path / "out" / "quant-tiny.jsonl"
+    old = read_records(path)
+    assert {r["calib_data"] for r in old} == {"train-plain"}
+    path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "calib_data"}) + "\n" for r in old))
+    capsys.readouterr()
+    assert main(_quant(trained, "--seeds", "0")) == 0
+    assert "skipped" not in capsys.readouterr().out
+    records = read_records(path)
+    assert [r.get("calib_data") for r in records] == [None, None, "train-plain", "train-plain"]

@@ -147,3 +147,16 @@ def test_an_int8_cell_holds_one_activation_calibration_the_default_where_present
     pages = _report(tmp_path / "b", new)
     assert _rows(pages["quant-mnist-reference.md"])[vgg][3:5] == ["1", "84.50"]
     assert "calibrated by histogram" in pages["quant-mnist-reference.md"]
+
+
+def test_a_cell_uses_records_calibrated_on_plain_training_images_once_there_are_any(tmp_path):
+    # records without calib_data calibrated on the augmented training loader (before 2026-12-07)
+    old = [quant_record("adagrow-vgg-3b", s, "w4a16", "rtn", a) for s, a in zip(SEEDS, (97.0, 97.2, 97.4))]
+    new = [{**quant_record("adagrow-vgg-3b", 1, "w4a16", "rtn", 98.5), "calib_data": "train-plain"}]
+    vgg = ("AdaGrow-VGG (3 blocks): adagrow-vgg-3b", "W4A16", "direct")
+    pages = _report(tmp_path, old + new)
+    assert _rows(pages["quant-mnist-reference.md"])[vgg][3:5] == ["1", "98.50"]  # the augmented records are left out
+    assert "training images without augmentation" in pages["quant-mnist-reference.md"]
+    pages = _report(tmp_path / "b", old)
+    assert _rows(pages["quant-mnist-reference.md"])[vgg][3:5] == ["3", ci_text((97.0, 97.2, 97.4))]
+    assert "the augmented training loader" in pages["quant-mnist-reference.md"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,3 +36,7 @@ class DataBundle:
     # train_size / val_size / test_size, resident (bool), augmentation, and for text vocab_size,
     # max_len, tokenizer hash: everything the record should say about the data.
     meta: dict[str, Any] = field(default_factory=dict)
+    # ``calibration(n)``: the first ``n`` examples of the training split (a seeded random sample: the split is a
+    # permutation) as evaluation sees data, without augmentation, what post-training quantization calibrates on
+    # (PyTorch's PTQ recipe, GPTQ); None where the training loader does not augment (text).
+    calibration: Callable[[int], BatchLoader] | None = None

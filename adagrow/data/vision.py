@@ -75,6 +75,7 @@ def load_vision(
         test=make(test_set, test_idx, batch_size=eval_bs, train=False, **common),
         input_size=spec.input_size,
         num_classes=spec.num_classes,
+        calibration=lambda n: make(train_set, train_idx[:n], batch_size=eval_bs, train=False, **common),
         meta={
             "train_size": len(train_idx),
             "val_size": len(val_idx),

@@ -2,8 +2,8 @@
 
 A deploy checkpoint is ``torch.save({"model": <fused nn.Module>, "dataset": name, "input_size":
 (C, H, W), "num_classes": int, "record": <the training run's record>}, path)``.  Calibration uses
-training batches (the loader's order for epoch ``seed``, so the seed picks the samples); accuracy
-is measured on the test split.
+training images without augmentation (a random sample of the training split, picked by ``seed``: the
+data's split permutation); accuracy is measured on the test split.
 """
 
 from __future__ import annotations
@@ -57,9 +57,24 @@ def _bundle(dataset: str, data_dir, *, batch_size: int, device, seed: int):
     return load_dataset(dataset, data_dir, batch_size=batch_size, device=device, seed=seed)
 
 
-def _calibration(bundle, seed: int) -> Iterable:
-    bundle.train.set_epoch(seed)
+# What calibration sees (records' ``calib_data``): training images without augmentation, a random sample picked by
+# the quantization seed.  Records without the field (before 2026-12-07) calibrated on the augmented training loader.
+CALIB_DATA = "train-plain"
+CALIB_DATA_BEFORE = "train-augmented"
+
+
+def _calibration(bundle, seed: int, calib_size: int) -> Iterable:
+    if bundle.calibration is not None:
+        return bundle.calibration(calib_size)
+    bundle.train.set_epoch(seed)  # a loader without augmentation (text): its order for epoch ``seed``
     return bundle.train
+
+
+def calib_data(record: dict) -> str | None:
+    """What a quantization record calibrated on (None: its precision takes no calibration)."""
+    if record.get("precision") not in ("int8", "w4a16"):
+        return None
+    return record.get("calib_data") or CALIB_DATA_BEFORE
 
 
 # What ``quantize_model`` names the method of a precision that takes none (its records' ``quant_method``).
@@ -93,6 +108,7 @@ def _record(ckpt: dict, report: dict, acc: float, precision: str, fp32_acc: floa
         "quant_seconds": report["seconds"],
         "calib_size": cfg["calib_size"],
         "calib_samples": report.get("calib_samples"),
+        "calib_data": CALIB_DATA if precision in ("int8", "w4a16") else None,
         "seed": cfg["seed"],
         "group_size": cfg["group_size"],
         "damp": cfg["damp"],
@@ -136,7 +152,7 @@ def quant_table(checkpoint: Path, data_dir, precisions: Sequence[str] = ("w4a16"
             if skip is not None and skip(precision, method if precision in ("int8", "w4a16") else CAST[precision]):
                 continue
             t0 = time.perf_counter()
-            qmodel, report = quantize_model(ckpt["model"], _calibration(bundle, seed), precision=precision,
+            qmodel, report = quantize_model(ckpt["model"], _calibration(bundle, seed, calib_size), precision=precision,
                                             method=method, calib_size=calib_size, seed=seed,
                                             group_size=group_size, descending=descending, act_calib=act_calib)
             rec = _record(ckpt, report, accuracy(qmodel, bundle.test), precision, fp32_acc)
