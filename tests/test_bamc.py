@@ -120,8 +120,11 @@ def test_a_bamc_run_quantizes_every_layer_to_at_most_2_to_the_b_values_and_recor
     assert rec["growth_events"][-1]["kind"] == "quantize"
 
 
-def test_requantizing_with_rtn_keeps_2_to_the_b_values_per_row(tiny_mnist, tmp_path):
-    rec = run(_cfg(tiny_mnist, tmp_path, "bamc", BAMCConfig(variant="posthoc", max_bits=3, quantizer="rtn", compare=()), epochs=1))
+@pytest.mark.parametrize("quantizer", ["rtn", "obs"])
+def test_requantizing_keeps_2_to_the_b_values_per_row(quantizer, tiny_mnist, tmp_path):
+    # obs calibrates on training images without augmentation (the runner's calibration_batches)
+    mcfg = BAMCConfig(variant="posthoc", max_bits=3, quantizer=quantizer, compare=(), calib_size=32)
+    rec = run(_cfg(tiny_mnist, tmp_path, "bamc", mcfg, epochs=1))
     bits = {r["name"]: r["bits"] for r in rec["bamc"]["layers"]}
     model = load_checkpoint(tmp_path / "runs" / rec["run_name"] / "deploy.pt")["model"]
     for name, m in model.named_modules():

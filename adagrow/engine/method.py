@@ -44,6 +44,9 @@ class RunContext:
     # An iterator factory over training batches (x, y) already on ``device``; methods that need
     # data of their own (local-learning init, calibration, importance scores) draw from it.
     train_batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]] | None = None
+    # ``calibration_batches(n)``: n training examples without augmentation (post-training quantization's
+    # calibration data, ``DataBundle.calibration``); None where the training batches are not augmented (text).
+    calibration_batches: Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]] | None = None
     # The same over the validation split, endlessly (e.g. a search controller's reward, batch by batch).
     val_batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]] | None = None
     # ``evaluate(model, "val" | "test")``: the runner's evaluation on its own split (its amp and

@@ -212,6 +212,7 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
     ctx = RunContext(config=cfg, dataset=spec, input_size=tuple(bundle.input_size), num_classes=bundle.num_classes,
                      device=device, epochs=epochs, steps_per_epoch=steps_per_epoch, log=log,
                      train_batches=train_batches, val_batches=val_batches, data_meta=dict(bundle.meta), evaluate=evaluate_split,
+                     calibration_batches=bundle.calibration,
                      timed=timer.phase)
 
     model = method.build_model(ctx).to(device)

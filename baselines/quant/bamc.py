@@ -54,7 +54,8 @@ ALLOCATIONS = ("dp", *A.ALLOCATIONS)  # dp: BAMC's own; the others are the basel
 @dataclass(frozen=True)
 class BAMCConfig:
     # BAMC's own numerics version (adagrow/config.py): 2 = the components' std from the whole layer's weight std,
-    # not from the fitted sample's (2026-12-07); runs of version 1 are redone by suites.
+    # not from the fitted sample's, and the Hessian quantizers calibrated on training images without augmentation
+    # (2026-12-07); runs of version 1 are redone by suites.
     NUMERICS: ClassVar[int] = 2
     variant: str = "train"  # train: mixture prior in the loss; posthoc: mixtures fitted to the trained weights
     bamc_epochs: int | None = None  # epochs with the prior (train); None: every epoch with --pretrained, else the last half
@@ -461,6 +462,8 @@ class BAMC(Method):
     def _calibration(self, ctx: RunContext) -> list[torch.Tensor]:
         if ctx.train_batches is None:
             raise AdaGrowError(f"--quantizer {self.cfg.quantizer} needs calibration data from the runner")
+        if ctx.calibration_batches is not None:  # training images without augmentation, as adagrow quantize
+            return calibration_inputs(ctx.calibration_batches(self.cfg.calib_size), self.cfg.calib_size)
         return calibration_inputs(ctx.train_batches(), self.cfg.calib_size)
 
 
