@@ -151,7 +151,7 @@ def test_run_quantize_and_table_records(tmp_path, monkeypatch):
     torch.save({"model": model, "dataset": "toy", "input_size": (32,), "num_classes": 5,
                 "record": {"method": "adagrow"}}, path)
     data = batches((32,), n=3)
-    bundle = SimpleNamespace(train=_Loader(data), test=_Loader(data))
+    bundle = SimpleNamespace(train=_Loader(data), test=_Loader(data), calibration=None)  # no augmentation to leave out
     monkeypatch.setattr(quant_run, "_bundle", lambda *a, **k: bundle)
     rec = quant_run.run_quantize(path, "int8", "adagrow", tmp_path, calib_size=32, seed=5)
     assert rec["method"] == "adagrow" and rec["precision"] == "int8" and rec["quant_method"] == "adagrow"
@@ -167,7 +167,8 @@ def test_int8_accuracy_of_a_trained_model_stays_within_a_point_of_fp32(tmp_path,
     model = trained_mlp()
     path = tmp_path / "deploy.pt"
     torch.save({"model": model, "dataset": "toy", "input_size": (32,), "num_classes": 5, "record": {}}, path)
-    bundle = SimpleNamespace(train=_Loader(learnable_batches(4, seed=1)), test=_Loader(learnable_batches(16, seed=2)))
+    bundle = SimpleNamespace(train=_Loader(learnable_batches(4, seed=1)), test=_Loader(learnable_batches(16, seed=2)),
+                             calibration=None)
     monkeypatch.setattr(quant_run, "_bundle", lambda *a, **k: bundle)
     rec = quant_run.quant_table(path, tmp_path, precisions=("int8",), methods=("obs",), calib_size=256)[0]
     assert rec["fp32_accuracy"] > 80  # trained: far above the 20% of chance, so a point is a real margin
