@@ -290,8 +290,10 @@ def training_profiles(records: Iterable[Record]) -> dict[str, str]:
 
 
 def act_calib(record: Record) -> str | None:
-    """INT8's activation calibration of a quantization record (records from before the option used the maximum)."""
-    return (record.get("act_calib") or "max") if record.get("precision") == "int8" else None
+    """INT8's activation calibration of a quantization record (``adagrow.quant.run.act_calib_of``)."""
+    from adagrow.quant.run import act_calib_of
+
+    return act_calib_of(record)
 
 
 def one_calibration(records: list[Record]) -> list[Record]:

@@ -103,12 +103,12 @@ def _done_pairs(records: list[dict], run_name: str, fingerprint: str, calib_size
                 act_calib: str) -> set:
     # an INT8 record is done only under the same activation calibration (records without one used the maximum), and
     # a calibrated record only on the calibration data of today's code (adagrow.quant.run.CALIB_DATA)
-    from adagrow.quant.run import CALIB_DATA, calib_data
+    from adagrow.quant.run import CALIB_DATA, act_calib_of, calib_data
 
     return {(r.get("precision"), r.get("quant_method")) for r in records
             if r.get("kind") == "quant" and r.get("base_run") == run_name and r.get("base_record") == fingerprint
             and r.get("calib_size") == calib_size and r.get("seed") == seed
-            and (r.get("precision") != "int8" or (r.get("act_calib") or "max") == act_calib)
+            and act_calib_of(r) in (None, act_calib)
             and calib_data(r) in (None, CALIB_DATA)}
 
 

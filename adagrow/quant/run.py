@@ -70,6 +70,11 @@ def _calibration(bundle, seed: int, calib_size: int) -> Iterable:
     return bundle.train
 
 
+def act_calib_of(record: dict) -> str | None:
+    """INT8's activation calibration of a quantization record (records from before the option used the maximum)."""
+    return (record.get("act_calib") or "max") if record.get("precision") == "int8" else None
+
+
 def calib_data(record: dict) -> str | None:
     """What a quantization record calibrated on (None: its precision takes no calibration)."""
     if record.get("precision") not in ("int8", "w4a16"):
