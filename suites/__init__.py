@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from adagrow.registry import Registry
-from suites.outcomes import Outcome, _clip, _done, _pct, first_line
+from suites.outcomes import Outcome, _clip, _done, _pct, first_line, near_miss
 from suites.registry import SUITES, Entry
 
 
@@ -119,6 +119,9 @@ def run_suite(args: argparse.Namespace) -> int:
         if args.force:
             _set_aside_all(todo, outcomes)
         todo = [job for job in todo if job.label not in outcomes]
+        for job in todo:  # a forgotten option must not rerun finished work without a word
+            if not args.force and (miss := near_miss(records, job.cfg)) is not None:
+                print(f"{job.label}: runs again: {miss}; pass the recorded settings to reuse that record", flush=True)
         outcomes.update((o.name, o) for o in execute(todo, opts))
         if not waiting or passes > len(entries):
             break
@@ -209,6 +212,8 @@ def status_table(suite: str, jobs, records: list[dict[str, Any]], results: Path,
             state, detail = job_state(job, records)
             if state == "pending" and (gone := _missing_base(job)) is not None:
                 state, detail = "waiting", gone
+            elif state == "pending" and (miss := near_miss(records, job.cfg)) is not None:
+                detail = f"{detail}; {miss}" if detail else miss
             lines.append(f"  {job.label:<{width}}  {state:<8} {_clip(first_line(detail), 110)}")
         else:
             done = "done" if _done(records, job.cfg) else ""

@@ -38,6 +38,46 @@ def _done(records: list[dict[str, Any]], cfg) -> dict[str, Any] | None:
     return None
 
 
+def near_miss(records: list[dict[str, Any]], cfg) -> str | None:
+    """Why no record counts as this job's result although an ``ok`` one of the same entry, seed and profile exists: the
+    settings in which the closest such record differs (``threads 2 here: default``), or None.
+
+    A forgotten option (``--threads 2``, ``--output results``) otherwise reruns hours of finished work without a
+    word; ``--status`` and the suite's run say which settings to pass to reuse the record."""
+    from adagrow.config import identity_of
+
+    want = cfg.identity()
+    best: list[str] | None = None
+    for r in records:
+        have = identity_of(r.get("config") or {})
+        if r.get("status") != "ok" or any(have.get(k) != want.get(k) for k in ("tag", "seed", "suite", "dataset", "profile")):
+            continue
+        diffs = _differences(have, want)
+        if diffs and (best is None or len(diffs) < len(best)):
+            best = diffs
+    if not best:
+        return None
+    return "a record of this entry and seed differs in " + "; ".join(best[:4]) + ("; …" if len(best) > 4 else "")
+
+
+def _differences(have: dict[str, Any], want: dict[str, Any], prefix: str = "") -> list[str]:
+    """``name: recorded X, here Y`` for each setting that differs (one level into nested options)."""
+    out = []
+    for key in sorted(have.keys() | want.keys()):
+        a, b = have.get(key), want.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict) and not prefix:
+            out += _differences(a, b, f"{key}.")
+        else:
+            out.append(f"{prefix}{key}: recorded {_setting(a)}, here {_setting(b)}")
+    return out
+
+
+def _setting(value: Any) -> str:
+    return "default" if value is None else _clip(str(value), 40)
+
+
 def _pct(value) -> str:
     return "-" if value is None else f"{value:.2f}%"
 

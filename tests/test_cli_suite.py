@@ -185,3 +185,22 @@ def test_the_quickstart_selects_one_fixed_reference_and_one_grown_model():
 
     args = argparse.Namespace(name=noxfile.QUICKSTART[0], only=noxfile.QUICKSTART[-1], profile="smoke", all=False)
     assert [(e.method, e.model) for e in _select(args)] == [("fixed", "resnet18"), ("adagrow", "vgg")]
+
+
+def test_a_record_under_other_settings_is_named_not_silently_rerun(monkeypatch, tmp_path, capsys):
+    """Forgetting one option of the recorded run (here --threads) makes it another experiment: --status and the
+    run itself name the setting that differs, so hours of finished work are not redone without a word."""
+    use_suite(monkeypatch, [ENTRY])
+    calls = fake_runs(monkeypatch)
+    base = ["suite", "tiny", "--output", str(tmp_path / "out")]
+    assert main([*base, "--threads", "2"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--status"]) == 0
+    assert "pending  a record of this entry and seed differs in threads: recorded 2, here default" in capsys.readouterr().out
+    assert main([*base, "--threads", "2", "--status"]) == 0
+    assert "differs" not in capsys.readouterr().out  # the same settings: done, nothing to say
+    assert main([*base, "--seed", "1", "--status"]) == 0
+    assert "differs" not in capsys.readouterr().out  # another seed is another row, not a near miss
+    assert main(base) == 0
+    assert "fixed-tiny: runs again: a record of this entry and seed differs in threads" in capsys.readouterr().out
+    assert len(calls) == 2
