@@ -118,6 +118,8 @@ def test_a_bamc_run_quantizes_every_layer_to_at_most_2_to_the_b_values_and_recor
     assert {"search", "quantize"} <= set(rec["gpu_seconds"])
     assert ("bamc" in rec["gpu_seconds"]) == (variant == "train")
     assert rec["growth_events"][-1]["kind"] == "quantize"
+    # training with the prior starts from BatchNorm-fed convolutions at their initialisation scale (--rescale init)
+    assert ("rescaled" in info) == (variant == "train")
 
 
 @pytest.mark.parametrize("quantizer", ["rtn", "obs"])

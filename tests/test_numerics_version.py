@@ -63,8 +63,9 @@ def test_a_late_field_at_its_neutral_value_does_not_rename_runs():
 
 
 def test_a_method_of_its_own_numerics_version_redoes_only_its_runs():
-    """BAMC's arithmetic changed on its own (the components' std, 2026-12-07): its config says version 2, so a
-    BAMC record written before is not counted as done, while every other method's runs keep their names."""
+    """BAMC's arithmetic changed on its own (the components' std, then the BN-fed layers' rescale, 2026-12-07): its
+    config says version 3, so a BAMC record written before is not counted as done, while every other method's runs
+    keep their names."""
     import dataclasses
 
     from adagrow.methods import load_builtin_methods
@@ -73,7 +74,7 @@ def test_a_method_of_its_own_numerics_version_redoes_only_its_runs():
     load_builtin_methods()
     cfg = RunConfig(dataset="mnist", method="bamc", model="resnet18", profile="smoke", method_config=BAMCConfig())
     current = cfg.resolved().to_dict()
-    assert current["method_numerics"] == 2 and cfg.identity()["method_numerics"] == 2
+    assert current["method_numerics"] == 3 and cfg.identity()["method_numerics"] == 3
     before = {k: v for k, v in current.items() if k != "method_numerics"}  # a BAMC record of version 1
     assert _done([{"status": "ok", "run_dir": f"runs/runs/{cfg.run_name}", "config": before}], cfg) is None
     assert "method_numerics" not in _cfg().identity()  # methods without a version of their own: unchanged

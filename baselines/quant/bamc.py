@@ -43,11 +43,13 @@ from baselines.quant import allocate as A
 from baselines.quant import bits as B
 from baselines.quant.dpgmm import DPMixture, fit, init_mixture, neg_log_prior
 from baselines.quant.hutchinson import hutchinson_traces
+from baselines.quant.rescale import rescale_to_init
 from baselines.quant.storage import apply_codebooks, quantize_at, quantize_layers, sq_errors
 
 QUANTIZERS = ("means", "rtn", "obs", "actorder", "adagrow")
 VARIANTS = ("train", "posthoc")
 PRIOR_SCALES = ("weight", "data")
+RESCALES = ("init", "none")
 ALLOCATIONS = ("dp", *A.ALLOCATIONS)  # dp: BAMC's own; the others are the baselines it is compared with
 
 
@@ -55,8 +57,9 @@ ALLOCATIONS = ("dp", *A.ALLOCATIONS)  # dp: BAMC's own; the others are the basel
 class BAMCConfig:
     # BAMC's own numerics version (adagrow/config.py): 2 = the components' std from the whole layer's weight std,
     # not from the fitted sample's, and the Hessian quantizers calibrated on training images without augmentation
-    # (2026-12-07); runs of version 1 are redone by suites.
-    NUMERICS: ClassVar[int] = 2
+    # (2026-12-07); runs of version 1 are redone by suites.  3 = BatchNorm-fed convolutions rescaled to their
+    # initialisation scale before training with the prior (``rescale``, 2026-12-07).
+    NUMERICS: ClassVar[int] = 3
     variant: str = "train"  # train: mixture prior in the loss; posthoc: mixtures fitted to the trained weights
     bamc_epochs: int | None = None  # epochs with the prior (train); None: every epoch with --pretrained, else the last half
     max_bits: int = 6  # truncation of the DP: 2^max_bits components per layer
@@ -80,6 +83,10 @@ class BAMCConfig:
     compare: tuple[str, ...] = A.COMPARISONS  # baselines measured on BAMC's model at its average width (uniform-above: ⌈it⌉)
     hessian_samples: int = 256  # training examples of the Hessian-trace (hessian) allocation's loss
     hessian_probes: int = 32  # Hutchinson probes per trace
+    # init: before training with the prior, every BatchNorm-fed convolution is put at He-normal's scale, the
+    # function unchanged (baselines/quant/rescale.py: L2 under Adam shrinks such layers to where Adam's steps dwarf
+    # the prior's σ); none: the weights as trained
+    rescale: str = "init"
 
     def __post_init__(self):
         problems = [
@@ -108,6 +115,7 @@ class BAMCConfig:
             (self.bamc_epochs is None or self.bamc_epochs >= 0, f"--bamc-epochs must be 0 or more (got {self.bamc_epochs})"),
             (self.bamc_epochs is None or self.variant == "train", "--bamc-epochs is for --variant train"),
             (self.pretrained is None or self.base_run is None, "give --pretrained PATH or --base-run NAME, not both"),
+            (self.rescale in RESCALES, f"--rescale must be one of {', '.join(RESCALES)} (got {self.rescale!r})"),
         ]
         bad = [message for ok, message in problems if not ok]
         if bad:
@@ -247,6 +255,14 @@ class BAMC(Method):
                                "or --pretrained PATH")
         if isinstance(model, GrowableCNN) and model.units(growable_only=False):
             model = fuse_model(model).train()
+        if self.cfg.variant == "train" and self.cfg.rescale == "init":
+            # deterministic, so a resumed run computes the same factors (and then loads its checkpoint's weights)
+            example = torch.randn(4, *ctx.input_size, generator=torch.Generator().manual_seed(0)).to(ctx.device)
+            factors = rescale_to_init(model.to(ctx.device), example)
+            self.result["rescaled"] = {name: round(c, 6) for name, c in factors.items()}
+            if factors:
+                ctx.log(f"  bamc: {len(factors)} BatchNorm-fed convolutions put at their initialisation scale "
+                        f"(factors {min(factors.values()):.3g}–{max(factors.values()):.3g})")
         return model
 
     def layers(self, model: nn.Module) -> dict[str, nn.Module]:
