@@ -14,7 +14,7 @@ from adagrow.engine.checkpoint import load_checkpoint
 from adagrow.engine.runner import run
 from adagrow.errors import AdaGrowError
 from adagrow.methods import load_builtin_methods
-from baselines.search.aps import APSConfig
+from baselines.search.aps import APS, APSConfig
 from baselines.search.supernet import APSConv, PlainCNN, SuperNet, annealed_sharing, sharing_level
 from tests.conftest import tiny_run_config
 
@@ -244,6 +244,26 @@ def test_a_width_baseline_retrains_for_the_same_epochs_as_aps(tiny_mnist, tmp_pa
     assert rec["aps"]["strategy"] == "uniform" and rec["macs"] == rec["aps"]["cost"] <= rec["aps"]["budget"]
     assert {"idle", "retrain"} <= set(rec["gpu_seconds"]) and "search" not in rec["gpu_seconds"]
     assert rec["growth_events"][0]["epoch"] == SMALL.search_epochs  # re-initialised where APS retrains
+
+
+def test_a_width_baseline_waits_out_the_search_epochs_and_retrains_exactly_as_if_it_had_trained_through_them(
+        tiny_mnist, tmp_path, monkeypatch):
+    """The oracle is the old behaviour: training a throwaway network through the search epochs, then re-initialising
+    it. Waiting them out (no step, no evaluation; the schedule moves on) must give the same retrained network, and
+    no validation accuracy of the thrown-away network may become the record's best."""
+    mcfg = dataclasses.replace(SMALL, strategy="random")
+    waited = run(_cfg(tiny_mnist, tmp_path / "waited", mcfg))
+    monkeypatch.setattr(APS, "trains", lambda self, epoch: True)
+    trained = run(_cfg(tiny_mnist, tmp_path / "trained", mcfg))
+    assert waited["test_acc"] == trained["test_acc"] and waited["val_acc"] == trained["val_acc"]
+    a = load_checkpoint(tmp_path / "waited" / "runs" / waited["run_name"] / "deploy.pt")["model"].state_dict()
+    b = load_checkpoint(tmp_path / "trained" / "runs" / trained["run_name"] / "deploy.pt")["model"].state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    skipped = waited["history"][: SMALL.search_epochs]
+    assert all(h.get("skipped") and "val_acc" not in h for h in skipped)
+    assert [h["lr"] for h in waited["history"][SMALL.search_epochs:]] == [
+        h["lr"] for h in trained["history"][SMALL.search_epochs:]]  # the same part of the schedule
+    assert waited["best_epoch"] > SMALL.search_epochs
 
 
 # ---- issue 19: the reference rows (five random width sets per seed, equal MACs, the search's record) -----------------

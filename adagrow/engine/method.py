@@ -117,6 +117,12 @@ class Method:
         """Name of the phase the epoch belongs to, for GPU-seconds per phase."""
         return "train"
 
+    def trains(self, epoch: int) -> bool:
+        """False for an epoch the run waits out: no step and no evaluation, but the learning-rate schedule (a
+        function of the global step) moves on by an epoch and ``on_epoch_end`` is still called (e.g. APS's
+        baselines, which retrain on the same part of the schedule as APS after its search epochs)."""
+        return True
+
     def change_phase(self, epoch: int) -> str:
         """Name of the phase ``on_epoch_end`` and ``recalibrate`` after ``epoch`` are timed under."""
         return "grow"

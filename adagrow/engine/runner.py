@@ -256,23 +256,30 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
             bundle.train.set_epoch(epoch)
             with timer.phase("compile") if cfg.compile else nullcontext():
                 forward = compiler.forward(model)  # compiles only a new or changed model
-            bar = epoch_progress(epoch, epochs, steps_per_epoch, log=log)  # a bar, or a line every 30 s
-            with timer.phase(method.phase(epoch)):
-                train_m, state["step"] = train_one_epoch(
-                    model, bundle.train, optimizer, step=state["step"], total_steps=total_steps,
-                    base_lr=cfg.recipe.lr, warmup_steps=int(cfg.recipe.warmup_epochs * steps_per_epoch),
-                    min_lr=cfg.recipe.min_lr, label_smoothing=cfg.recipe.label_smoothing,
-                    weight_decay=cfg.recipe.weight_decay, min_weight_decay=cfg.recipe.min_weight_decay,
-                    grad_clip=cfg.recipe.grad_clip, amp=cfg.amp, channels_last=channels_last,
-                    extra_loss=method.extra_loss, after_step=method.after_step, progress=bar, forward=forward)
-            bar.close()
-            with timer.phase("eval"):
-                val_m = evaluate_on(model, "val")
-            metrics = {"epoch": epoch + 1, "train_loss": train_m["loss"], "train_acc": train_m["acc"],
-                       "val_loss": val_m["loss"], "val_acc": val_m["acc"], "params": count_params(model),
-                       "lr": optimizer.param_groups[0]["lr"]}
-            log(f"epoch {epoch + 1:>3}/{epochs}  loss {train_m['loss']:.4f}  train {train_m['acc']:.2f}%  "
-                f"val {val_m['acc']:.2f}%  params {metrics['params']:,}")
+            if not method.trains(epoch):  # waited out: the schedule moves on, nothing is trained or evaluated
+                state["step"] += steps_per_epoch
+                val_m = {"loss": None, "acc": None}
+                metrics = {"epoch": epoch + 1, "skipped": True, "params": count_params(model)}
+                log(f"epoch {epoch + 1:>3}/{epochs}  skipped ({method.phase(epoch)}): the learning-rate schedule "
+                    f"moves on by {steps_per_epoch} steps")
+            else:
+                bar = epoch_progress(epoch, epochs, steps_per_epoch, log=log)  # a bar, or a line every 30 s
+                with timer.phase(method.phase(epoch)):
+                    train_m, state["step"] = train_one_epoch(
+                        model, bundle.train, optimizer, step=state["step"], total_steps=total_steps,
+                        base_lr=cfg.recipe.lr, warmup_steps=int(cfg.recipe.warmup_epochs * steps_per_epoch),
+                        min_lr=cfg.recipe.min_lr, label_smoothing=cfg.recipe.label_smoothing,
+                        weight_decay=cfg.recipe.weight_decay, min_weight_decay=cfg.recipe.min_weight_decay,
+                        grad_clip=cfg.recipe.grad_clip, amp=cfg.amp, channels_last=channels_last,
+                        extra_loss=method.extra_loss, after_step=method.after_step, progress=bar, forward=forward)
+                bar.close()
+                with timer.phase("eval"):
+                    val_m = evaluate_on(model, "val")
+                metrics = {"epoch": epoch + 1, "train_loss": train_m["loss"], "train_acc": train_m["acc"],
+                           "val_loss": val_m["loss"], "val_acc": val_m["acc"], "params": count_params(model),
+                           "lr": optimizer.param_groups[0]["lr"]}
+                log(f"epoch {epoch + 1:>3}/{epochs}  loss {train_m['loss']:.4f}  train {train_m['acc']:.2f}%  "
+                    f"val {val_m['acc']:.2f}%  params {metrics['params']:,}")
             with timer.phase(method.change_phase(epoch)):
                 change = method.on_epoch_end(ctx, epoch, model, metrics)
             if change is not None:
@@ -328,10 +335,11 @@ def _train_and_record(cfg: RunConfig, method, device: torch.device, run_dir: Pat
         latency = measure_latency(deploy, example, repeats=cfg.latency_repeats, threads=cfg.latency_threads,
                                   channels_last=channels_last)
     deploy_path = run_dir / "deploy.pt"
-    best = max(state["history"], key=lambda h: h["val_acc"]) if state["history"] else {}
+    validated = [h for h in state["history"] if h.get("val_acc") is not None]  # not the epochs waited out
+    best = max(validated, key=lambda h: h["val_acc"]) if validated else {}
     record = {
         **base_record, **method.summary(), "status": "ok", "error": None, "arch": method.arch(model),
-        "val_acc": state["history"][-1]["val_acc"] if state["history"] else None,
+        "val_acc": validated[-1]["val_acc"] if validated else None,
         "best_val_acc": best.get("val_acc"), "best_epoch": best.get("epoch"),
         "test_acc": test_m["acc"], "test_loss": test_m["loss"],
         "params": prof["params"], "macs": prof["macs"], "params_unfused": count_params(model),

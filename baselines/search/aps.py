@@ -20,8 +20,9 @@ One run, two phases:
 ``--strategy uniform|random`` are the baselines at equal cost and equal retraining: one width multiplier
 for every layer, or a random multiplier per layer (uniform in the candidates' range, seeded), scaled
 together by bisection to the largest network within the same budget; the run has the same schedule
-(the plain network of those widths trains during the "idle" epochs and is then re-initialised), so the
-retraining has the same epochs and the same part of the learning-rate schedule as APS's.
+(the search epochs are waited out, ``Method.trains``: nothing is trained or evaluated, the learning-rate
+schedule moves on), so the retraining has the same epochs and the same part of the learning-rate schedule
+as APS's, and the same fresh initialisation.
 
 The budget is a share of the widest candidate network's MACs (or params), measured by the project's
 profiler on the plain network, so the record's MACs of the retrained model are the ones the budget bounds.
@@ -139,6 +140,10 @@ class APS(Method):
 
     def change_phase(self, epoch: int) -> str:
         return "search" if self.cfg.strategy == "search" else "idle"
+
+    def trains(self, epoch: int) -> bool:
+        """A baseline waits out APS's search epochs untrained (its network is re-initialised at their end anyway)."""
+        return self.cfg.strategy == "search" or epoch >= self.search_epochs
 
     def sharing_at(self, step: int) -> float:
         """The cosine variant's mixing scalar: 1 through the warm-up, then a half cosine to --final-sharing."""
