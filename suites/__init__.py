@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from adagrow.registry import Registry
-from suites.outcomes import Outcome, _clip, _done, _pct, first_line, near_miss
+from suites.outcomes import Outcome, _clip, _done, _pct, expected_seconds, first_line, near_miss
 from suites.registry import SUITES, Entry
 
 
@@ -202,11 +202,13 @@ def status_table(suite: str, jobs, records: list[dict[str, Any]], results: Path,
                  waiting: dict[str, str] | None = None) -> str:
     """``--list``: each entry × seed with its method and recipe, and whether it is done; ``--status``:
     done / running / failed / pending with where it runs or why it failed."""
+    from adagrow.engine.progress import format_duration
     from suites.executors import job_state
 
     waiting = waiting or {}
     width = max([len("entry"), *(len(j.label) for j in jobs), *(len(label) for label in waiting)])
     lines = [f"suite {suite}: {len(jobs) + len(waiting)} runs; records in {results}"]
+    todo_seconds, unknown = 0.0, 0
     for job in jobs:
         if with_state:
             state, detail = job_state(job, records)
@@ -214,12 +216,21 @@ def status_table(suite: str, jobs, records: list[dict[str, Any]], results: Path,
                 state, detail = "waiting", gone
             elif state == "pending" and (miss := near_miss(records, job.cfg)) is not None:
                 detail = f"{detail}; {miss}" if detail else miss
+            if state == "pending":  # how long, from the same entry's finished runs (other seeds or settings)
+                seconds = expected_seconds(records, job.cfg)
+                todo_seconds += seconds or 0.0
+                unknown += seconds is None
+                if seconds is not None:
+                    detail = f"~{format_duration(seconds)} (its entry's records)" + (f"; {detail}" if detail else "")
             lines.append(f"  {job.label:<{width}}  {state:<8} {_clip(first_line(detail), 110)}")
         else:
             done = "done" if _done(records, job.cfg) else ""
             lines.append(f"  {job.label:<{width}}  {job.cfg.method:<10} {job.cfg.recipe.name:<20} {done}")
     for label, why in waiting.items():  # derived jobs whose source run has no record yet
         lines.append(f"  {label:<{width}}  {'waiting':<8} {_clip(why, 110)}")
+    if with_state and (todo_seconds or unknown):
+        known = f"about {format_duration(todo_seconds)} for the pending runs whose entry has a record"
+        lines.append(f"  {known}" + (f", {unknown} more not yet measured" if unknown else "") + " (wall time as recorded)")
     return "\n".join(lines)
 
 

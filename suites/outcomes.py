@@ -60,6 +60,17 @@ def near_miss(records: list[dict[str, Any]], cfg) -> str | None:
     return "a record of this entry and seed differs in " + "; ".join(best[:4]) + ("; …" if len(best) > 4 else "")
 
 
+def expected_seconds(records: list[dict[str, Any]], cfg) -> float | None:
+    """What a pending job will take, judged by its entry's finished runs: the median wall time of the ``ok`` records
+    of the same entry and profile, whatever their seed or other settings (None: none has run).  A planning figure,
+    not a promise: a run under load took longer (its record's ``machine_load`` says so)."""
+    want = cfg.identity()
+    times = sorted(r["wall_seconds"] for r in records
+                   if r.get("status") == "ok" and isinstance(r.get("wall_seconds"), (int, float))
+                   and all((r.get("config") or {}).get(k) == want.get(k) for k in ("tag", "suite", "dataset", "profile")))
+    return times[len(times) // 2] if times else None
+
+
 def _differences(have: dict[str, Any], want: dict[str, Any], prefix: str = "") -> list[str]:
     """``name: recorded X, here Y`` for each setting that differs (one level into nested options)."""
     out = []

@@ -196,7 +196,8 @@ def test_a_record_under_other_settings_is_named_not_silently_rerun(monkeypatch, 
     assert main([*base, "--threads", "2"]) == 0
     capsys.readouterr()
     assert main([*base, "--status"]) == 0
-    assert "pending  a record of this entry and seed differs in threads: recorded 2, here default" in capsys.readouterr().out
+    assert "pending  ~12s (its entry's records); a record of this entry and seed differs in threads: recorded 2, here default" \
+        in capsys.readouterr().out
     assert main([*base, "--threads", "2", "--status"]) == 0
     assert "differs" not in capsys.readouterr().out  # the same settings: done, nothing to say
     assert main([*base, "--seed", "1", "--status"]) == 0
@@ -204,3 +205,16 @@ def test_a_record_under_other_settings_is_named_not_silently_rerun(monkeypatch, 
     assert main(base) == 0
     assert "fixed-tiny: runs again: a record of this entry and seed differs in threads" in capsys.readouterr().out
     assert len(calls) == 2
+
+
+def test_status_tells_how_long_a_pending_run_takes_from_its_entrys_other_seeds(monkeypatch, tmp_path, capsys):
+    use_suite(monkeypatch, [ENTRY, Entry("fixed-other", "mnist", "fixed", "resnet18", epochs=1)])
+    fake_runs(monkeypatch)  # each record says wall_seconds 12.0
+    base = ["suite", "tiny", "--output", str(tmp_path / "out")]
+    assert main([*base, "--only", "fixed-tiny"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--seeds", "0,1", "--status"]) == 0
+    out = capsys.readouterr().out
+    assert "fixed-tiny/s1   pending  ~12s (its entry's records)" in out
+    assert "fixed-other/s1  pending  \n" in out + "\n"  # never run under any seed: no estimate
+    assert "about 12s for the pending runs whose entry has a record, 2 more not yet measured" in out
