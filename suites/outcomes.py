@@ -40,10 +40,10 @@ def _done(records: list[dict[str, Any]], cfg) -> dict[str, Any] | None:
 
 def near_miss(records: list[dict[str, Any]], cfg) -> str | None:
     """Why no record counts as this job's result although an ``ok`` one of the same entry, seed and profile exists: the
-    settings in which the closest such record differs (``threads 2 here: default``), or None.
+    settings in which the closest such record differs (``threads: recorded 2, here default``), or None.
 
-    A forgotten option (``--threads 2``, ``--output results``) otherwise reruns hours of finished work without a
-    word; ``--status`` and the suite's run say which settings to pass to reuse the record."""
+    A forgotten option (``--threads 2``, ``--recipe``) otherwise reruns hours of finished work without a word;
+    ``--status`` and the suite's run say which settings to pass to reuse the record."""
     from adagrow.config import identity_of
 
     want = cfg.identity()
