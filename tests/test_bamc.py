@@ -118,8 +118,7 @@ def test_a_bamc_run_quantizes_every_layer_to_at_most_2_to_the_b_values_and_recor
     assert {"search", "quantize"} <= set(rec["gpu_seconds"])
     assert ("bamc" in rec["gpu_seconds"]) == (variant == "train")
     assert rec["growth_events"][-1]["kind"] == "quantize"
-    # training with the prior starts from BatchNorm-fed convolutions at their initialisation scale (--rescale init)
-    assert ("rescaled" in info) == (variant == "train")
+    assert "rescaled" not in info  # a run that pretrains itself is not rescaled (only a trained start is)
 
 
 @pytest.mark.parametrize("quantizer", ["rtn", "obs"])
@@ -342,3 +341,16 @@ def test_bamc_starts_from_a_base_run_named_not_pathed_and_checks_it_only_when_th
     for e in rows:  # each quantizes a converged model of the same profile's mnist suite
         (what, suite, base), = e.derive.values()
         assert (what, suite) == ("run", "mnist") and mnist[base].reference and e.epochs == 2
+
+
+def test_a_trained_start_trains_with_the_prior_from_its_convolutions_at_initialisation_scale(tiny_mnist, tmp_path):
+    """--rescale init (default): the pretrained model's BatchNorm-fed convolutions are rescaled before the prior's
+    training (the factors recorded); --rescale none leaves them as trained."""
+    plain = BAMCConfig(variant="posthoc", max_bits=3, compare=(), resolution_sweep=())
+    first = run(_cfg(tiny_mnist, tmp_path / "a", "bamc", plain, epochs=1))
+    deploy = str(tmp_path / "a" / "runs" / first["run_name"] / "deploy.pt")
+    mcfg = BAMCConfig(pretrained=deploy, max_bits=3, compare=(), resolution_sweep=(), uniform_bits=(4,))
+    rec = run(_cfg(tiny_mnist, tmp_path / "b", "bamc", mcfg, epochs=1))
+    assert set(rec["bamc"]["rescaled"]) == {"0", "3"}  # chain: conv → BN twice
+    kept = run(_cfg(tiny_mnist, tmp_path / "c", "bamc", dataclasses.replace(mcfg, rescale="none"), epochs=1))
+    assert "rescaled" not in kept["bamc"]

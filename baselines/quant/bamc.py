@@ -83,9 +83,9 @@ class BAMCConfig:
     compare: tuple[str, ...] = A.COMPARISONS  # baselines measured on BAMC's model at its average width (uniform-above: ⌈it⌉)
     hessian_samples: int = 256  # training examples of the Hessian-trace (hessian) allocation's loss
     hessian_probes: int = 32  # Hutchinson probes per trace
-    # init: before training with the prior, every BatchNorm-fed convolution is put at He-normal's scale, the
-    # function unchanged (baselines/quant/rescale.py: L2 under Adam shrinks such layers to where Adam's steps dwarf
-    # the prior's σ); none: the weights as trained
+    # init: a trained start (--pretrained / --base-run) has every BatchNorm-fed convolution put at He-normal's scale
+    # before training with the prior, the function unchanged (baselines/quant/rescale.py: L2 under Adam shrinks such
+    # layers to where Adam's steps dwarf the prior's σ); none: the weights as trained
     rescale: str = "init"
 
     def __post_init__(self):
@@ -255,8 +255,10 @@ class BAMC(Method):
                                "or --pretrained PATH")
         if isinstance(model, GrowableCNN) and model.units(growable_only=False):
             model = fuse_model(model).train()
-        if self.cfg.variant == "train" and self.cfg.rescale == "init":
-            # deterministic, so a resumed run computes the same factors (and then loads its checkpoint's weights)
+        if self.cfg.variant == "train" and self.cfg.rescale == "init" and self.cfg.starts_trained:
+            # a trained start only: here, before the optimizer exists (a run that pretrains itself would need its
+            # optimizer's moments rescaled mid-run).  Deterministic, so a resumed run computes the same factors (and
+            # then loads its checkpoint's weights)
             example = torch.randn(4, *ctx.input_size, generator=torch.Generator().manual_seed(0)).to(ctx.device)
             factors = rescale_to_init(model.to(ctx.device), example)
             self.result["rescaled"] = {name: round(c, 6) for name, c in factors.items()}
