@@ -38,6 +38,9 @@ def _done(records: list[dict[str, Any]], cfg) -> dict[str, Any] | None:
     return None
 
 
+SAME_ENTRY = ("tag", "suite", "dataset", "profile")  # what makes two runs the same suite entry (any seed, any setting)
+
+
 def near_miss(records: list[dict[str, Any]], cfg) -> str | None:
     """Why no record counts as this job's result although an ``ok`` one of the same entry, seed and profile exists: the
     settings in which the closest such record differs (``threads: recorded 2, here default``), or None.
@@ -50,7 +53,7 @@ def near_miss(records: list[dict[str, Any]], cfg) -> str | None:
     best: list[str] | None = None
     for r in records:
         have = identity_of(r.get("config") or {})
-        if r.get("status") != "ok" or any(have.get(k) != want.get(k) for k in ("tag", "seed", "suite", "dataset", "profile")):
+        if r.get("status") != "ok" or any(have.get(k) != want.get(k) for k in (*SAME_ENTRY, "seed")):
             continue
         diffs = _differences(have, want)
         if diffs and (best is None or len(diffs) < len(best)):
@@ -67,7 +70,7 @@ def expected_seconds(records: list[dict[str, Any]], cfg) -> float | None:
     want = cfg.identity()
     times = sorted(r["wall_seconds"] for r in records
                    if r.get("status") == "ok" and isinstance(r.get("wall_seconds"), (int, float))
-                   and all((r.get("config") or {}).get(k) == want.get(k) for k in ("tag", "suite", "dataset", "profile")))
+                   and all((r.get("config") or {}).get(k) == want.get(k) for k in SAME_ENTRY))
     return times[len(times) // 2] if times else None
 
 
