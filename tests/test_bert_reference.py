@@ -51,6 +51,18 @@ def test_a_fixed_bert_of_arch_a_is_the_growable_bert_built_at_a(arch):
     assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in direct.state_dict().items()}
 
 
+def test_a_pruning_run_builds_a_grown_bert_from_its_name_with_the_datasets_vocabulary():
+    """``--method magnitude --model bert:D2W192`` (no --pretrained): the dense model is the growable BERT at that
+    arch, its embedding sized by the text dataset's vocabulary and length, as the grower's."""
+    from baselines.prune.pipeline import build_dense
+
+    model = build_dense("bert:D2W192", ctx_for())
+    direct = create_transformer("bert", "D2W192", 2, vocab_size=VOCAB, max_len=MAX_LEN)
+    assert isinstance(model, GrowableBERT) and model.arch == "D2W192"
+    assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in direct.state_dict().items()}
+    assert model.tok_embed.num_embeddings == VOCAB
+
+
 def test_the_fixed_bert_is_drawn_from_the_run_seed_alone():
     method = FixedGrownMethod(FixedGrownConfig(arch="D1W128"))
     a, b, c = method.build_model(ctx_for(0)), method.build_model(ctx_for(0)), method.build_model(ctx_for(1))

@@ -220,7 +220,12 @@ def build_dense(name: str, ctx: RunContext, stem: str = "auto") -> nn.Module:
     from adagrow.api import create_model
 
     family, arch = name.split(":", 1)
-    kw: dict[str, Any] = {"input_size": ctx.input_size} if family == "vit" else {}
+    kw: dict[str, Any] = {}
+    if family == "vit":
+        kw["input_size"] = ctx.input_size
+    elif family == "bert":  # its embedding and positions come from the text dataset, as the grower's do
+        meta = ctx.data_meta or {}
+        kw.update(vocab_size=meta.get("vocab_size"), max_len=meta.get("max_len") or ctx.input_size[0])
     return create_model(family, arch, ctx.num_classes, in_chans=ctx.input_size[0], **kw)
 
 
