@@ -31,7 +31,7 @@ FORMATS = {"md": render.markdown, "tex": render.latex}
 OURS_METRICS = ("arch", "params", "macs", "latency_ms", "acc", "pretrain_s", "prune_s", "finetune_s", "total_s")  # we measure too
 NOT_RUN = "not run"
 SMOKE = "smoke"  # the gap cell of a smoke-only row: a few epochs on a subset is not comparable with the thesis
-NOISY = "†"  # marks a latency whose record flags its repeats as noisy
+NOISY = "†"  # marks a latency whose record flags its repeats as noisy, or taken under load
 
 
 # ------------------------------------------------------------------------------------------------ values
@@ -166,8 +166,8 @@ def _footnotes(table: ThesisTable, source: str, found: list[match.Ours]) -> list
             notes.append("±: half the p10–p90 range of the timed repeats, as a share of the median "
                          "(the largest over seeds).")
         if any(o.latency_noisy for o in found):
-            notes.append(f"{NOISY}: the record flags this latency as noisy (its repeats vary widely, e.g. a "
-                         "shared machine): indicative only.")
+            notes.append(f"{NOISY}: the record flags this latency as noisy (its repeats vary widely) or taken "
+                         "while other work loaded the machine: indicative only.")
     elif table.kind == "quant":
         notes.append("ours: quantization records carry accuracy only; measure latency with `adagrow bench`.")
         if _extra_quant_rows(table):

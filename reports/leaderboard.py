@@ -20,6 +20,7 @@ from reports.match import (
     PROFILE_PREFERENCE,
     base_below_bar,
     is_training,
+    latency_doubtful,
     latency_of,
     latest_per_seed,
     newest_version,
@@ -29,8 +30,10 @@ from reports.match import (
 from reports.stats import Estimate, mean_ci, paired_difference
 
 Record = dict[str, Any]
-# The AdaGrow row every other row is compared with, per dataset: the first of these with records.
-BASELINES = ("adagrow-vgg-3b", "adagrow-resnet-3b", "adagrow-bert", "adagrow-vit")
+# The AdaGrow rows other rows are compared with: a row's baseline is the first of these with records that was
+# trained under the row's own recipe (SST-2's AdamW rows against the AdamW grower, its thesis-recipe rows against
+# the thesis-recipe grower: one recipe family per comparison), else the first of these with records.
+BASELINES = ("adagrow-vgg-3b", "adagrow-resnet-3b", "adagrow-bert", "adagrow-bert-adamw", "adagrow-vit")
 PHASES = ("train", "grow", "prune", "finetune", "eval")  # the phases shown (seconds; "total" sums every phase)
 
 
@@ -79,7 +82,7 @@ def _latency(runs: list[Record]) -> str:
     text = f"{est.mean:.2f}" + (f" ±{50 * spread:.0f}%" if spread is not None else "")
     (n_threads,) = threads or {None}
     text += f" ({n_threads}t)" if n_threads else ""
-    return text + (" †" if any(lat.get("noisy") for lat in lats) else "")
+    return text + (" †" if any(map(latency_doubtful, runs)) else "")
 
 
 def _phases(runs: list[Record]) -> str:
@@ -98,7 +101,18 @@ def _phases(runs: list[Record]) -> str:
     return (f"{total.mean:.0f}" if total else "—") + (f" ({', '.join(parts)})" if parts else "") + busy
 
 
-def _versus(base: dict[Any, Record] | None, mine: dict[Any, Record], is_base: bool) -> str:
+def recipes_of(runs: dict[Any, Record]) -> set[str]:
+    return {str(r.get("recipe") or (r.get("config") or {}).get("recipe") or "") for r in runs.values()} - {""}
+
+
+def baseline_of(tag: str, rows: dict[str, dict[Any, Record]]) -> str | None:
+    """The AdaGrow row ``tag`` is compared with: the first ``BASELINES`` row of the same recipe, else the first."""
+    present = [t for t in BASELINES if t in rows]
+    mine = recipes_of(rows[tag])
+    return next((t for t in present if mine and recipes_of(rows[t]) == mine), present[0] if present else None)
+
+
+def _versus(base: dict[Any, Record] | None, mine: dict[Any, Record], is_base: bool, name: str = "") -> str:
     if is_base:
         return "baseline"
     if base is None:
@@ -106,8 +120,8 @@ def _versus(base: dict[Any, Record] | None, mine: dict[Any, Record], is_base: bo
     paired = paired_difference({s: r.get("test_acc") for s, r in base.items()},
                                {s: r.get("test_acc") for s, r in mine.items()})
     if paired is None:
-        return "no shared seed"
-    return f"{paired.difference.format()} (n={len(paired.seeds)}; {paired.verdict})"
+        return "no shared seed" + (f" with {name}" if name else "")
+    return f"{paired.difference.format()} (n={len(paired.seeds)}; {paired.verdict}" + (f"; vs {name})" if name else ")")
 
 
 def _cap(base: dict[Any, Record] | None, mine: dict[Any, Record]) -> str:
@@ -132,8 +146,9 @@ def grid(records: list[Record], dataset: str, profile: str) -> render.Grid | Non
     rows = runs_by_row(records, dataset, profile)
     if not rows:
         return None
-    base_tag = next((t for t in BASELINES if t in rows), None)
-    base = rows.get(base_tag) if base_tag else None
+    base_of = {tag: baseline_of(tag, rows) for tag in rows}
+    used = sorted({b for b in base_of.values() if b}, key=BASELINES.index)
+    base_tag = used[0] if used else None
     ordered = sorted(rows.items(), key=lambda kv: -(_mean_of([r.get("test_acc") for r in kv[1].values()]) or 0.0))
     header = ["Method", "arch", "n", "test acc % (95% CI)", "vs AdaGrow: paired Δ acc (95% CI)", "params", "MACs",
               "CPU latency ms", "train seconds: total (per phase)"]
@@ -144,8 +159,9 @@ def grid(records: list[Record], dataset: str, profile: str) -> render.Grid | Non
         archs = sorted({str(r.get("arch") or r.get("model") or "") for r in runs} - {""})
         unlearned = sorted({why for r in runs if (why := base_below_bar(r))})
         flag = f" ⚠ pruned an unlearned base: {'; '.join(unlearned)}" if unlearned else ""
+        base = rows.get(base_of[tag]) if base_of[tag] else None
         lines.append([tag + _cap(base, by_seed) + flag, " / ".join(archs) or "—", str(len(runs)), acc.format() if acc else "—",
-                      _versus(base, by_seed, tag == base_tag),
+                      _versus(base, by_seed, tag == base_of[tag], base_of[tag] if len(used) > 1 else ""),
                       _count(_mean_of([r.get("params") for r in runs])), _count(_mean_of([r.get("macs") for r in runs])),
                       _latency(runs), _phases(runs)])
     title = f"Leaderboard — {dataset}, profile {profile}"
@@ -156,10 +172,15 @@ def grid(records: list[Record], dataset: str, profile: str) -> render.Grid | Non
         "version, the latest record per seed.",
         "test acc: mean over the n seeds ± the half-width of the 95% Student-t interval (one seed: no interval).",
         f"vs AdaGrow: the mean paired difference (row − {base_tag or 'AdaGrow'}) over the seeds both ran, with its "
-        "95% interval; 'better' / 'worse' only where the interval excludes zero, else 'no difference shown'.",
+        "95% interval; 'better' / 'worse' only where the interval excludes zero, else 'no difference shown'."
+        if len(used) < 2 else
+        "vs AdaGrow: the mean paired difference (row − the AdaGrow row the cell names, the one trained under the "
+        f"row's own recipe: {', '.join(used)}; each is its recipe's baseline) over the seeds both ran, with its 95% "
+        "interval; 'better' / 'worse' only where the interval excludes zero, else 'no difference shown'.",
         "params / MACs: the fused deploy model at batch 1 (mean over seeds).",
         "CPU latency: median batch-1 forward (mean over seeds), ± half the p10–p90 range of the repeats (largest "
-        "over seeds), (Nt) the pinned thread count; † a record flags it noisy.",
+        "over seeds), (Nt) the pinned thread count; † a record flags it noisy or taken under load (the machine's "
+        "load above its cores as the timing ended; older records: during the run).",
         "train seconds: every phase of the run summed (CPU- or GPU-seconds, as the record's time_unit), mean over "
         "seeds; a pruning row's total includes the dense model it pruned ('dense base': another run's training, "
         "shared by the rows of one seed and counted once on reports/tables/pruning-<dataset>-<profile>.md), as Tables "

@@ -44,7 +44,7 @@ class Ours:
     latency_ms: float | None = None  # median batch-1 latency, mean over seeds
     # (p90 - p10) / median of the repeats, the largest over seeds (None: records without it, pre-spread)
     latency_spread: float | None = None
-    latency_noisy: bool = False  # some seed's record flags its latency as noisy
+    latency_noisy: bool = False  # some seed's latency was noisy or taken under load (``latency_doubtful``)
     total_s: float | None = None  # optimisation time, summed over phases (GPU- or CPU-seconds)
     # Pruning tables: seconds of the pipeline's phases (pretrain includes a --pretrained source's time).
     pretrain_s: float | None = None
@@ -224,6 +224,18 @@ def latency_of(record: Record) -> tuple[dict[str, Any], str | None]:
     return {}, None
 
 
+def latency_doubtful(record: Record) -> bool:
+    """Whether a record's latency measures the machine as much as the model: its repeats were noisy, or the
+    machine's load exceeded its cores as the timing ended (``busy``; records before that field: the run's own
+    ``machine_load``, whose timing includes the latency's)."""
+    lat, _ = latency_of(record)
+    if lat.get("noisy"):
+        return True
+    if "busy" in lat:
+        return bool(lat["busy"])
+    return bool((record.get("machine_load") or {}).get("busy"))
+
+
 def arch_of(record: Record) -> str | None:
     """The architecture a record reports; a fixed model has none of its own, so its model's name."""
     if record.get("arch"):
@@ -252,7 +264,7 @@ def summarize(runs: list[Record]) -> Ours | None:
         **{name: _mean(values) for name, values in per_seed.items()},
         latency_ms=None if mixed else _mean([lat.get("median_ms") for lat, _ in latencies]),
         latency_spread=None if mixed else (max(spreads) if spreads else None),
-        latency_noisy=any(bool(lat.get("noisy")) for lat, _ in latencies),
+        latency_noisy=any(map(latency_doubtful, runs)),
         arch=" / ".join(archs) or None,
         devices=tuple(sorted({d for _, d in latencies if d})),
         std=_spread_over_seeds(per_seed),

@@ -76,3 +76,39 @@ def test_a_pruning_rows_seconds_include_the_dense_base_it_pruned():
     pruned["pruning"] = {"pretrain_seconds": 4000.0}  # the shared base's training, another run
     rows = {r[0]: r for r in leaderboard.grid([base, pruned], "mnist", "reference").rows}
     assert rows["prune-resnet18-bnslim-50-ft"][8] == "4320 (dense base 4000, finetune 300, eval 20)"
+
+
+def test_each_row_is_compared_with_the_adagrow_row_of_its_own_recipe():
+    """Fairness rule (README): one recipe family per comparison.  SST-2 holds a grower under the thesis' SGD recipe
+    and one under AdamW; the AdamW fixed twin is paired with the AdamW grower (+1.0 on both seeds), not with the SGD
+    grower (+11.0); a row of a recipe no grower used is paired with the first grower, as before."""
+    def rec(tag, seed, acc, recipe, method="adagrow"):
+        r = fabricated_record(tag, seed, acc, profile="reference", dataset="sst2", method=method, model="bert")
+        r["recipe"] = recipe
+        return r
+
+    records = [rec("adagrow-bert", s, 70.0, "adagrow-transformer") for s in (0, 1)]
+    records += [rec("adagrow-bert-adamw", s, 80.0, "transformer-adamw") for s in (0, 1)]
+    records += [rec("fixed-bert-grown-adamw", s, 81.0, "transformer-adamw", method="fixed") for s in (0, 1)]
+    records += [rec("fixed-bert-grown", s, 69.0, "adagrow-transformer", method="fixed") for s in (0, 1)]
+    records += [rec("bert_small", s, 75.0, "standard", method="fixed") for s in (0, 1)]
+    g = leaderboard.grid(records, "sst2", "reference")
+    rows = {r[0]: r[4] for r in g.rows}
+    assert rows["adagrow-bert"] == rows["adagrow-bert-adamw"] == "baseline"
+    assert rows["fixed-bert-grown-adamw"] == "1.00 ± 0.00 (n=2; better; vs adagrow-bert-adamw)"
+    assert rows["fixed-bert-grown"] == "-1.00 ± 0.00 (n=2; worse; vs adagrow-bert)"
+    assert rows["bert_small"].endswith("vs adagrow-bert)") and rows["bert_small"].startswith("5.00")
+    assert any("the one trained under the row's own recipe" in n for n in g.footnotes)
+
+
+def test_a_latency_taken_under_load_is_marked_even_when_its_repeats_were_steady():
+    """The SST-2 grower's latency (3.07 ms) was taken while a second job ran; its fixed twin of the same arch, on a
+    quiet machine, timed 1.92 ms.  Records since the latency's own load sample say ``busy``; older ones fall back
+    on the run's ``machine_load``."""
+    quiet = _rec("adagrow-vgg-3b", 0, 99.0, latency={"spread": 0.1, "noisy": False, "threads": 1, "busy": False})
+    loaded = _rec("fixed-resnet18-thesis", 0, 99.4, latency={"spread": 0.1, "noisy": False, "threads": 1, "busy": True})
+    older = _rec("randgrow-vgg-3b", 0, 99.1, method="randgrow", latency={"spread": 0.1, "noisy": False, "threads": 1})
+    older["machine_load"] = {"cores": 2, "mean_1min": 2.6, "busy": True}
+    rows = {r[0]: r for r in leaderboard.grid([quiet, loaded, older], "mnist", "reference").rows}
+    assert not rows["adagrow-vgg-3b"][7].endswith("†")
+    assert rows["fixed-resnet18-thesis"][7].endswith("†") and rows["randgrow-vgg-3b"][7].endswith("†")

@@ -132,6 +132,18 @@ def test_noisy_latency_stops_at_the_time_budget():
     assert stats["repeats"] == 20 and stats["noisy"]  # the first round already took 2 s
 
 
+@pytest.mark.parametrize("load, busy", [(1.9, False), (2.4, False), (4.1, True)])
+def test_a_cpu_latency_says_whether_other_work_loaded_the_machine(monkeypatch, load, busy):
+    """A steady spread does not prove a quiet machine: a second 2-thread job on 2 cores gives steady, slower
+    repeats.  The 1-minute load as the timing ends, against the usable cores (2 here): above 2.5, busy."""
+    import adagrow.measure.latency as latency
+
+    monkeypatch.setattr(latency, "machine_load", lambda: load)
+    monkeypatch.setattr(latency, "usable_cores", lambda: 2)
+    stats = measure_latency(nn.Identity(), torch.zeros(1), warmup=1, repeats=20, timer=fake_timer(itertools.repeat(5.0)))
+    assert not stats["noisy"] and stats["load_1min"] == load and stats["busy"] is busy
+
+
 def test_latency_rejects_no_repeats():
     with pytest.raises(AdaGrowError, match="repeats"):
         measure_latency(nn.Identity(), torch.zeros(1), repeats=0)

@@ -49,6 +49,7 @@ from adagrow.engine.speed import Compiler, apply_branch_compute, choose_branch_c
 from adagrow.engine.timing import PhaseTimer
 from adagrow.errors import AdaGrowError, TrainingDiverged
 from adagrow.measure.latency import measure_latency
+from adagrow.measure.load import is_busy, machine_load, usable_cores
 from adagrow.measure.profile import count_macs, count_params, profile
 from adagrow.methods import load_builtin_methods
 from adagrow.records.env import device_name, git_commit, versions
@@ -571,25 +572,16 @@ def _example_input(bundle, device, batch: int = 1) -> torch.Tensor:
     return torch.randn(batch, *bundle.input_size, device=device)
 
 
-def machine_load() -> float | None:
-    """The machine's 1-minute load average (None where the OS has none): sampled once per epoch, so that a
-    record says whether its seconds were measured on a quiet machine or one shared with other work."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
-
-
 def load_summary(samples: list[float | None]) -> dict[str, Any]:
     """Mean and max of the per-epoch load samples against the usable cores; ``busy`` when the mean load exceeds
     the cores (other processes competed for them: the record's times are not the machine's speed)."""
     present = [s for s in samples if s is not None]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     if not present:
         return {"cores": cores, "mean_1min": None, "max_1min": None, "busy": None}
     mean = sum(present) / len(present)
     return {"cores": cores, "mean_1min": round(mean, 2), "max_1min": round(max(present), 2),
-            "busy": mean > (cores or 1) + 0.5}
+            "busy": is_busy(mean, cores or 1)}
 
 
 def summary_line(r: dict[str, Any], saved_to: list[str] | Path | None = None) -> str:

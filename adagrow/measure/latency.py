@@ -14,7 +14,9 @@ median of 184 ms with a mean of 408 ms, where a quiet run gives 21 ms).  So the 
   goes on until ``repeats`` forwards or ``budget_s`` seconds of timed forwards;
 * records the spread: ``p10_ms``, ``p90_ms``, ``iqr_ms``, ``spread`` = (p90 − p10) / median, and
   ``noisy`` when the spread exceeds :data:`NOISY_SPREAD`: such a number measures the machine's
-  load as much as the model, and reports mark it.
+  load as much as the model, and reports mark it;
+* records the machine's 1-minute load as the timing ends (``load_1min``) and ``busy`` where it exceeded the usable
+  cores (CPU): a quiet spread does not prove a quiet machine (adagrow/measure/load.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from torch import nn
 
 from adagrow.errors import AdaGrowError
+from adagrow.measure.load import is_busy, machine_load, usable_cores
 from adagrow.records.env import device_name
 
 NOISY_SPREAD = 0.2  # (p90 - p10) / median above this flags the measurement as noisy
@@ -130,6 +133,8 @@ def measure_latency(model: nn.Module, example: torch.Tensor, *, warmup: int = 20
         times, warm = sample_times(run, timer, warmup=warmup, min_repeats=min(min_repeats, repeats),
                                    repeats=repeats, budget_s=budget_s)
         n_threads = torch.get_num_threads()
+    # the load as the timing ends: a CPU latency taken while other work ran is the machine's, not the model's
+    load, cores = machine_load(), usable_cores()
     return {
         "mean_ms": statistics.fmean(times),
         **spread_stats(times),
@@ -145,6 +150,8 @@ def measure_latency(model: nn.Module, example: torch.Tensor, *, warmup: int = 20
         "threads": n_threads if device.type == "cpu" else None,
         "tf32": torch.backends.cuda.matmul.allow_tf32 if device.type == "cuda" else None,
         "device": device_name(device),
+        "load_1min": None if load is None else round(load, 2),
+        "busy": is_busy(load, cores) if device.type == "cpu" else None,
     }
 
 
