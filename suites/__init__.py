@@ -121,7 +121,7 @@ def run_suite(args: argparse.Namespace) -> int:
         todo = [job for job in todo if job.label not in outcomes]
         for job in todo:  # a forgotten option must not rerun finished work without a word
             if not args.force and (miss := near_miss(records, job.cfg)) is not None:
-                print(f"{job.label}: runs again: {miss}; pass the recorded settings to reuse that record", flush=True)
+                print(f"{job.label}: runs again: {miss}", flush=True)
         outcomes.update((o.name, o) for o in execute(todo, opts))
         if not waiting or passes > len(entries):
             break

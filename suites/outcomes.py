@@ -41,12 +41,17 @@ def _done(records: list[dict[str, Any]], cfg) -> dict[str, Any] | None:
 SAME_ENTRY = ("tag", "suite", "dataset", "profile")  # what makes two runs the same suite entry (any seed, any setting)
 
 
+# bumped when the runner's or a method's computation was fixed: their older records are redone, whatever the options
+NUMERICS = ("numerics", "method_numerics")
+
+
 def near_miss(records: list[dict[str, Any]], cfg) -> str | None:
     """Why no record counts as this job's result although an ``ok`` one of the same entry, seed and profile exists: the
     settings in which the closest such record differs (``threads: recorded 2, here default``), or None.
 
     A forgotten option (``--threads 2``, ``--recipe``) otherwise reruns hours of finished work without a word;
-    ``--status`` and the suite's run say which settings to pass to reuse the record."""
+    ``--status`` and the suite's run say which settings to pass to reuse the record, or that the record predates a
+    fix of the method (its numerics version), which no option undoes."""
     from adagrow.config import identity_of
 
     want = cfg.identity()
@@ -60,7 +65,10 @@ def near_miss(records: list[dict[str, Any]], cfg) -> str | None:
             best = diffs
     if not best:
         return None
-    return "a record of this entry and seed differs in " + "; ".join(best[:4]) + ("; …" if len(best) > 4 else "")
+    differs = "; ".join(best[:4]) + ("; …" if len(best) > 4 else "")
+    if any(d.split(":")[0] in NUMERICS for d in best):  # a fix of the method: no option brings the record back
+        return f"its record of this entry and seed predates the method's numerics version here ({differs})"
+    return f"a record of this entry and seed differs in {differs}; pass the recorded settings to reuse that record"
 
 
 def expected_seconds(records: list[dict[str, Any]], cfg) -> float | None:

@@ -207,6 +207,23 @@ def test_a_record_under_other_settings_is_named_not_silently_rerun(monkeypatch, 
     assert len(calls) == 2
 
 
+def test_a_record_older_than_the_methods_numerics_is_not_said_to_come_back_with_an_option():
+    """A numerics version is bumped when a method's computation was fixed (BAMC version 3): its older records run
+    again by design, and no option reuses them, so the message says so instead of 'pass the recorded settings'."""
+    from types import SimpleNamespace
+
+    from suites.outcomes import near_miss
+
+    entry = {"tag": "bamc-ref", "suite": "bamc-mnist", "dataset": "mnist", "profile": "reference", "seed": 0}
+    cfg = SimpleNamespace(identity=lambda: {**entry, "numerics": 1, "threads": 2, "method_numerics": 3})
+    old = {"status": "ok", "config": {**entry, "threads": 2, "method_numerics": 1}}
+    other_threads = {"status": "ok", "config": {**entry, "threads": 1, "method_numerics": 3}}
+    assert near_miss([old], cfg) == ("its record of this entry and seed predates the method's numerics version here "
+                                     "(method_numerics: recorded 1, here 3)")
+    assert near_miss([other_threads], cfg) == ("a record of this entry and seed differs in threads: recorded 1, here 2; "
+                                               "pass the recorded settings to reuse that record")
+
+
 def test_status_tells_how_long_a_pending_run_takes_from_its_entrys_other_seeds(monkeypatch, tmp_path, capsys):
     use_suite(monkeypatch, [ENTRY, Entry("fixed-other", "mnist", "fixed", "resnet18", epochs=1)])
     fake_runs(monkeypatch)  # each record says wall_seconds 12.0
