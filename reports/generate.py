@@ -109,17 +109,25 @@ def _ours_for(table: ThesisTable, row: ThesisRow, records: list[dict]) -> match.
     return match.summarize(match.select_runs(records, dataset, tag))
 
 
-def _extra_tags(table: ThesisTable, records: list[dict]) -> list[tuple[str, str]]:
-    """Runs of a CNN dataset suite the thesis has no row for (e.g. the standard-recipe fixed models)."""
-    if table.id not in CNN_DATASETS:
-        return []
-    from suites.datasets import vision_suite  # imported here: only CNN tables need the suite's names
+TEXT_TABLES = {"3-28": ("imdb", "sst2")}  # the BERT table: its datasets' suites add rows too (SST-2's reference rows)
 
-    dataset = CNN_DATASETS[table.id][0]
-    suite_tags = [e.name for e in vision_suite(dataset)]
-    known = {row.key[1] for row in table.rows}
-    present = {match.record_tag(r) for r in records if match.is_training(r) and r.get("dataset") == dataset}
-    return [(dataset, t) for t in suite_tags if t not in known and t in present]
+
+def _extra_tags(table: ThesisTable, records: list[dict]) -> list[tuple[str, str]]:
+    """Runs of a dataset suite the thesis has no row for (e.g. the standard-recipe fixed models, the AdamW BERT)."""
+    from suites.datasets import text_suite, vision_suite  # imported here: only these tables need the suites' names
+
+    if table.id in CNN_DATASETS:
+        suites = {CNN_DATASETS[table.id][0]: vision_suite}
+    elif table.id in TEXT_TABLES:
+        suites = dict.fromkeys(TEXT_TABLES[table.id], text_suite)
+    else:
+        return []
+    known = {row.key for row in table.rows}
+    out = []
+    for dataset, suite in suites.items():
+        present = {match.record_tag(r) for r in records if match.is_training(r) and r.get("dataset") == dataset}
+        out += [(dataset, e.name) for e in suite(dataset) if (dataset, e.name) not in known and e.name in present]
+    return out
 
 
 def _extra_quant_rows(table: ThesisTable) -> list[ThesisRow]:
@@ -134,7 +142,8 @@ def build_grid(table: ThesisTable, records: list[dict], source: str) -> render.G
         rows.append(_row_cells(table, row.label, row.key[0], row.cells, ours, _gap(ours, row)))
         if ours is not None:
             found.append(ours)
-    for dataset, tag in _extra_tags(table, records):
+    extras = _extra_tags(table, records)
+    for dataset, tag in extras:
         ours = match.summarize(match.select_runs(records, dataset, tag))
         rows.append(_row_cells(table, f"{tag} (ours only)", dataset, {}, ours, MISSING))
         found.append(ours)
@@ -146,7 +155,11 @@ def build_grid(table: ThesisTable, records: list[dict], source: str) -> render.G
         rows.append(cells)
         if ours is not None:
             found.append(ours)
-    return render.Grid(f"Table {table.id} — {table.title}", _header(table), rows, _footnotes(table, source, found))
+    notes = _footnotes(table, source, found)
+    if extras:
+        notes.append("(ours only): a run of the dataset's suite the thesis has no row for (another recipe, a control "
+                     "or a competitor on the same data), the profile named in its cell.")
+    return render.Grid(f"Table {table.id} — {table.title}", _header(table), rows, notes)
 
 
 def _footnotes(table: ThesisTable, source: str, found: list[match.Ours]) -> list[str]:

@@ -186,6 +186,25 @@ def test_smoke_only_rows_are_marked_and_failed_runs_ignored(tmp_path):
     assert not (out / "table3-19.tex").exists()
 
 
+def test_the_bert_table_shows_the_text_suites_rows_the_thesis_has_none_for(tmp_path):
+    """Issue 19: Table 3-28's SST-2 column from the reference records.  The thesis' AdaGrow BERT row is the
+    thesis-recipe grower; the AdamW grower and its fixed twin are the suite's own rows, shown below it by name."""
+    def rec(tag, acc, method="adagrow"):
+        r = fabricated_record(tag, 0, acc, profile="reference", method=method, dataset="sst2", model="bert")
+        r["arch"] = "D1W256"
+        return r
+
+    results = write_records(tmp_path / "r.jsonl", [rec("adagrow-bert-adamw", 77.75),
+                                                   rec("fixed-bert-grown-adamw", 78.67, method="fixed")])
+    out = tmp_path / "out"
+    main(["--results", str(results), "--out", str(out), "--tables", "3-28", "--format", "md", "--no-plots"])
+    rows = table_lines(out / "table3-28.md")
+    assert rows["AdaGrow BERT SST-2"][11] == "not run"  # the thesis' recipe did not run: never filled from AdamW
+    assert rows["adagrow-bert-adamw (ours only) SST-2"][11] == "77.75 (reference)"
+    assert rows["fixed-bert-grown-adamw (ours only) SST-2"][11] == "78.67 (reference)"
+    assert "(ours only): a run of the dataset's suite" in (out / "table3-28.md").read_text(encoding="utf-8")
+
+
 def test_fixed_models_show_their_name_as_architecture(tmp_path):
     results = write_records(tmp_path / "r.jsonl", [
         fabricated_record("fixed-resnet18-thesis", 0, 88.0, method="fixed", model="resnet18"),
