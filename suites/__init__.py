@@ -208,7 +208,7 @@ def status_table(suite: str, jobs, records: list[dict[str, Any]], results: Path,
     waiting = waiting or {}
     width = max([len("entry"), *(len(j.label) for j in jobs), *(len(label) for label in waiting)])
     lines = [f"suite {suite}: {len(jobs) + len(waiting)} runs; records in {results}"]
-    todo_seconds, unknown = 0.0, 0
+    todo_seconds, unknown, pending = 0.0, 0, 0
     for job in jobs:
         if with_state:
             state, detail = job_state(job, records)
@@ -220,6 +220,7 @@ def status_table(suite: str, jobs, records: list[dict[str, Any]], results: Path,
                 seconds = expected_seconds(records, job.cfg)
                 todo_seconds += seconds or 0.0
                 unknown += seconds is None
+                pending += 1
                 if seconds is not None:
                     detail = f"~{format_duration(seconds)} (its entry's records)" + (f"; {detail}" if detail else "")
             lines.append(f"  {job.label:<{width}}  {state:<8} {_clip(first_line(detail), 110)}")
@@ -229,8 +230,11 @@ def status_table(suite: str, jobs, records: list[dict[str, Any]], results: Path,
     for label, why in waiting.items():  # derived jobs whose source run has no record yet
         lines.append(f"  {label:<{width}}  {'waiting':<8} {_clip(why, 110)}")
     if with_state and (todo_seconds or unknown):
-        known = f"about {format_duration(todo_seconds)} for the pending runs whose entry has a record"
-        lines.append(f"  {known}" + (f", {unknown} more not yet measured" if unknown else "") + " (wall time as recorded)")
+        if unknown < pending:
+            known = f"about {format_duration(todo_seconds)} for the pending runs whose entry has a record"
+            lines.append(f"  {known}" + (f", {unknown} more not yet measured" if unknown else "") + " (wall time as recorded)")
+        else:
+            lines.append(f"  {unknown} pending run{'s' * (unknown != 1)}, none of whose entries has run yet: no time to go by")
     return "\n".join(lines)
 
 

@@ -235,3 +235,5 @@ def test_status_tells_how_long_a_pending_run_takes_from_its_entrys_other_seeds(m
     assert "fixed-tiny/s1   pending  ~12s (its entry's records)" in out
     assert "fixed-other/s1  pending  \n" in out + "\n"  # never run under any seed: no estimate
     assert "about 12s for the pending runs whose entry has a record, 2 more not yet measured" in out
+    assert main([*base, "--seeds", "5", "--only", "fixed-other", "--status"]) == 0
+    assert "1 pending run, none of whose entries has run yet: no time to go by" in capsys.readouterr().out
