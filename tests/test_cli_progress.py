@@ -29,10 +29,20 @@ def test_line_progress_prints_once_per_interval_with_speed_and_time_left():
         clock.now += 10
         progress.update(step=10 + step, total_steps=30, seen=8 * step, loss_sum=torch.tensor(4.0 * step))
     assert lines == [
-        "  epoch 2/3  step 3/10  loss 0.5000  1 img/s  left: epoch 1m10s, training 2m50s",
-        "  epoch 2/3  step 6/10  loss 0.5000  1 img/s  left: epoch 40s, training 2m20s",
-        "  epoch 2/3  step 9/10  loss 0.5000  1 img/s  left: epoch 10s, training 1m50s",
+        "  epoch 2/3  step 3/10  loss 0.5000  0.80 img/s  left: epoch 1m10s, training 2m50s",
+        "  epoch 2/3  step 6/10  loss 0.5000  0.80 img/s  left: epoch 40s, training 2m20s",
+        "  epoch 2/3  step 9/10  loss 0.5000  0.80 img/s  left: epoch 10s, training 1m50s",
     ]
+
+
+def test_meta_training_lines_count_iterations_not_images():
+    """M-NAS's meta-training took ~1.3 s per iteration: its lines said "0 img/s".  One iteration per 1.25 s: 0.80 it/s."""
+    clock, lines = Clock(), []
+    progress = LineProgress("meta-training", steps=800, every=30, log=lines.append, clock=clock, unit="it")
+    for it in range(1, 25):
+        clock.now += 1.25
+        progress.update(step=100 + it, total_steps=800, seen=it, loss_sum=torch.tensor(1.5 * it))
+    assert lines == ["  meta-training  step 24/800  loss 1.5000  0.80 it/s  left: epoch 16m10s, training 14m05s"]  # 776 and 676 × 1.25 s
 
 
 def test_a_log_gets_lines_and_a_terminal_gets_a_bar(monkeypatch):

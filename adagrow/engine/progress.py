@@ -52,13 +52,20 @@ def progress_every() -> float:
     return value
 
 
-def epoch_progress(epoch: int, epochs: int, steps: int, *, stream=None, log: Callable[[str], None] = log_line):
-    """The progress reporter of one training epoch (``epoch`` counts from 0), for ``stream`` (stdout)."""
+def epoch_progress(epoch: int, epochs: int, steps: int, *, stream=None, log: Callable[[str], None] = log_line,
+                   desc: str | None = None, unit: str = "img"):
+    """The progress reporter of one training epoch (``epoch`` counts from 0), for ``stream`` (stdout); ``desc``
+    replaces "epoch 1/1" and ``unit`` what ``seen`` counts (meta-training: "meta-training", iterations)."""
     stream = sys.stdout if stream is None else stream
-    desc = f"epoch {epoch + 1}/{epochs}"
+    desc = desc or f"epoch {epoch + 1}/{epochs}"
     if _is_terminal(stream):
         return BarProgress(steps, desc, stream)
-    return LineProgress(desc, steps, every=progress_every(), log=log)
+    return LineProgress(desc, steps, every=progress_every(), log=log, unit=unit)
+
+
+def format_rate(per_second: float, unit: str) -> str:
+    """``850 img/s``; below 10 per second two decimals (a meta-iteration takes over a second: not "0 it/s")."""
+    return f"{per_second:,.0f} {unit}/s" if per_second >= 10 else f"{per_second:.2f} {unit}/s"
 
 
 def eval_progress(what: str, steps: int, *, stream=None, log: Callable[[str], None] = print):
@@ -111,8 +118,8 @@ class LineProgress:
     speed; evaluation and growth come on top)."""
 
     def __init__(self, desc: str, steps: int, *, every: float, log: Callable[[str], None] = log_line,
-                 clock: Callable[[], float] = time.monotonic):
-        self.desc, self.steps, self.every, self.log, self.clock = desc, steps, every, log, clock
+                 clock: Callable[[], float] = time.monotonic, unit: str = "img"):
+        self.desc, self.steps, self.every, self.log, self.clock, self.unit = desc, steps, every, log, clock, unit
         self.start = self.last = clock()
         self.done = 0
 
@@ -126,7 +133,7 @@ class LineProgress:
         elapsed = max(now - self.start, 1e-9)
         per_step = elapsed / self.done
         loss = loss_sum.item() / max(seen, 1)
-        self.log(f"  {self.desc}  step {self.done}/{self.steps}  loss {loss:.4f}  {seen / elapsed:,.0f} img/s  "
+        self.log(f"  {self.desc}  step {self.done}/{self.steps}  loss {loss:.4f}  {format_rate(seen / elapsed, self.unit)}  "
                  f"left: epoch {format_duration(per_step * (self.steps - self.done))}, "
                  f"training {format_duration(per_step * (total_steps - step))}")
 
@@ -151,7 +158,8 @@ class EvalLineProgress:
         self.last = now
         elapsed = max(now - self.start, 1e-9)
         left = elapsed / self.done * (self.steps - self.done)
-        self.log(f"  {self.desc}  batch {self.done}/{self.steps}  {seen / elapsed:,.0f} img/s  left {format_duration(left)}")
+        rate = format_rate(seen / elapsed, "img")
+        self.log(f"  {self.desc}  batch {self.done}/{self.steps}  {rate}  left {format_duration(left)}")
 
     def close(self) -> None:
         pass

@@ -255,8 +255,9 @@ def _meta_train(cfg, learner, tasks, state: Progress, timer, device, checkpoint,
     if state.iteration >= cfg.meta_iters or state.stopped is not None:
         return
     log(f"meta-training {cfg.method} on {cfg.task}: {cfg.meta_iters} iterations of {cfg.meta_batch} tasks")
-    progress = epoch_progress(0, 1, cfg.meta_iters - state.iteration, log=log)
-    loss_sum = torch.zeros(())
+    # a line every 30 s (a bar on a terminal): iterations per second and the mean meta-loss since this process began
+    progress = epoch_progress(0, 1, cfg.meta_iters - state.iteration, log=log, desc="meta-training", unit="it")
+    loss_sum, first = torch.zeros(()), state.iteration
     while state.iteration < cfg.meta_iters:
         with timer.phase("meta_train"):
             stats = train_iteration(cfg, learner, tasks, state.iteration, device)
@@ -268,7 +269,7 @@ def _meta_train(cfg, learner, tasks, state: Progress, timer, device, checkpoint,
         state.iteration += 1
         state.train_log.append(stats)
         loss_sum += stats["loss"]
-        progress.update(step=state.iteration, total_steps=cfg.meta_iters, seen=len(state.train_log), loss_sum=loss_sum)
+        progress.update(step=state.iteration, total_steps=cfg.meta_iters, seen=state.iteration - first, loss_sum=loss_sum)
         if cfg.plateau_window and state.iteration % cfg.plateau_window == 0:
             state.stopped = plateau_stop([s["loss"] for s in state.train_log], window=cfg.plateau_window,
                                          patience=cfg.plateau_patience, min_delta=cfg.plateau_min_delta)
