@@ -26,6 +26,7 @@ from reports.match import (
     newest_version,
     phase_seconds,
     record_tag,
+    source_seconds,
 )
 from reports.stats import Estimate, mean_ci, paired_difference
 
@@ -34,6 +35,7 @@ Record = dict[str, Any]
 # trained under the row's own recipe (SST-2's AdamW rows against the AdamW grower, its thesis-recipe rows against
 # the thesis-recipe grower: one recipe family per comparison), else the first of these with records.
 BASELINES = ("adagrow-vgg-3b", "adagrow-resnet-3b", "adagrow-bert", "adagrow-bert-adamw", "adagrow-vit")
+FLOOR_POINTS = 5.0  # the Pareto plot's y-axis reaches this far below the best row; rows further down sit on its floor
 PHASES = ("train", "grow", "prune", "finetune", "eval")  # the phases shown (seconds; "total" sums every phase)
 
 
@@ -88,8 +90,8 @@ def _latency(runs: list[Record]) -> str:
 def _phases(runs: list[Record]) -> str:
     secs = [r.get("gpu_seconds") or {} for r in runs]
     parts = []
-    # the dense model a pruning row started from (--pretrained / --base-run): trained by another run, counted here
-    base = _estimate([(r.get("pruning") or {}).get("pretrain_seconds") for r in runs])
+    # the dense model a pruning or BAMC row started from (--pretrained / --base-run): another run's, counted here
+    base = _estimate([source_seconds(r) for r in runs])
     if base is not None and base.mean >= 0.5:
         parts.append(f"dense base {base.mean:.0f}")
     for phase in PHASES:
@@ -232,21 +234,35 @@ def pareto_plot(records: list[Record], dataset: str, profile: str, path: Path) -
             pts.append((tag, acc, params.mean, secs.mean))
     if not pts:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    pts.sort(key=lambda p: -p[1].mean)  # the legend in the leaderboard's order
+    # the y-axis spans the methods that learned: a row far below the best (a quantized model that collapsed) would
+    # squash every comparison into one line; it is drawn on the axis' floor as a ▼ and its accuracy named
+    best = max(p[1].mean for p in pts)
+    floor = max(min(p[1].mean - (p[1].half_width or 0) for p in pts) - 0.2, best - FLOOR_POINTS)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    markers = "osD^vP*X<>h"
     for ax, (xi, xlabel) in zip(axes, ((2, "params (fused deploy model)"), (3, "training seconds (all phases)"))):
         xy = [(p[xi], p[1].mean) for p in pts]
-        for (tag, acc, *_), (x, y) in zip(pts, xy):
-            ax.errorbar(x, y, yerr=acc.half_width or 0, fmt="o", ms=4, capsize=2)
-            ax.annotate(tag, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        for k, ((tag, acc, *_), (x, y)) in enumerate(zip(pts, xy)):
+            style = dict(color=plt.cm.tab10(k % 10), marker=markers[k // 10 % len(markers)])
+            if y < floor:  # below the axis: on its floor, its value in the legend
+                ax.plot(x, floor, linestyle="none", ms=7, **{**style, "marker": "v"}, label=f"{tag} ({y:.2f}%, off the axis)")
+            else:
+                ax.errorbar(x, y, yerr=acc.half_width or 0, linestyle="none", ms=5, capsize=2, label=tag, **style)
         front = pareto_front(xy)
-        ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "--", color="grey", lw=0.8, label="Pareto front")
+        # ringed, so that a front of one point (one method dominating every other) shows too
+        ax.plot([xy[i][0] for i in front], [max(xy[i][1], floor) for i in front], "--", color="grey", lw=0.8,
+                marker="o", ms=11, mfc="none", label="Pareto front")
         ax.set_xscale("log")
+        ax.set_ylim(bottom=floor - 0.05 * (best - floor + 0.1))
         ax.set_xlabel(xlabel)
         ax.set_ylabel("test accuracy % (mean ± 95% CI)")
-        ax.legend(fontsize=7, loc="lower right")
+    # one legend for both panels (the same rows): names beside the points would overlap where accuracies agree
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(0.78, 0.5), fontsize=7, frameon=False)
+    fig.subplots_adjust(left=0.06, right=0.77, wspace=0.28, top=0.88)
     kind = " — smoke: pipeline check, not a result" if profile == "smoke" else ""
     fig.suptitle(f"{dataset}, profile {profile}{kind}", fontsize=10)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -178,12 +178,22 @@ def base_below_bar(record: Record) -> str | None:
     return f"base {acc:.1f}% < {bar:g}%" if acc < bar else None
 
 
+def source_seconds(record: Record) -> float | None:
+    """The training seconds of the trained model a run started from (``--pretrained`` / ``--base-run``: a pruning
+    or BAMC run), which another run spent and Tables 3-29/3-30 count in the total; None for a run from scratch."""
+    for block in ("pruning", "bamc"):
+        seconds = (record.get(block) or {}).get("pretrain_seconds")
+        if seconds:
+            return float(seconds)
+    return None
+
+
 def phase_seconds(record: Record) -> dict[str, float | None]:
     """Pretrain / prune / fine-tune / total seconds of a record (Tables 3-29, 3-30).  Plain training
     counts as pretraining; a --pretrained source's time is added.  The prune step is in the record's
     ``prune`` phase (with DSP's group learning), its measurements in ``measure`` and ``eval``."""
     secs = record.get("gpu_seconds") or {}
-    source = (record.get("pruning") or {}).get("pretrain_seconds") or 0.0
+    source = source_seconds(record) or 0.0
     pretrain = secs.get("pretrain", secs.get("train", 0.0)) + source
     prune = secs.get("prune", 0.0)
     total = sum(secs.values()) + source
