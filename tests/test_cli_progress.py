@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from adagrow.engine.loop import train_one_epoch
-from adagrow.engine.progress import BarProgress, LineProgress, announce, epoch_progress
+from adagrow.engine.progress import BarProgress, EvalLineProgress, LineProgress, announce, epoch_progress
 from adagrow.errors import AdaGrowError
 
 
@@ -43,6 +43,17 @@ def test_meta_training_lines_count_iterations_not_images():
         clock.now += 1.25
         progress.update(step=100 + it, total_steps=800, seen=it, loss_sum=torch.tensor(1.5 * it))
     assert lines == ["  meta-training  step 24/800  loss 1.5000  0.80 it/s  left: epoch 16m10s, training 14m05s"]  # 776 and 676 × 1.25 s
+
+
+def test_meta_test_lines_count_episodes_not_batches():
+    """M-NAS's meta-test scores 600 episodes at ~0.25 s each: 4 episodes per second, 590 left × 0.25 s = 2m28s."""
+    clock, lines = Clock(), []
+    progress = EvalLineProgress("evaluating meta-test", steps=600, every=2.5, log=lines.append, clock=clock,
+                                step="episode", unit="ep")
+    for episode in range(1, 11):
+        clock.now += 0.25
+        progress.update(seen=episode)
+    assert lines == ["  evaluating meta-test  episode 10/600  4.00 ep/s  left 2m28s"]
 
 
 def test_a_log_gets_lines_and_a_terminal_gets_a_bar(monkeypatch):

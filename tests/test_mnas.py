@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -399,6 +400,17 @@ def test_adagrow_meta_command_writes_a_record(tmp_path, capsys):
     (record,) = [json.loads(x) for x in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert record["config"]["meta_iters"] == 2 and record["config"]["shots"] == 5 and record["metric"] == "mse"
     assert "meta-test" in capsys.readouterr().out
+
+
+def test_the_meta_test_prints_progress_lines_in_a_log(tmp_path, monkeypatch):
+    """600 meta-test episodes take minutes on a CPU: a log gets a line per interval (here every episode)."""
+    monkeypatch.setenv("ADAGROW_PROGRESS_EVERY", "0")
+    lines: list[str] = []
+    cfg = MetaConfig(task="sinusoid", meta_iters=2, test_episodes=3, shots=5, inner_lr=0.01, width=8, nodes=2,
+                     output_dir=str(tmp_path), suite="m")
+    run_meta(cfg, log=lines.append)
+    shown = [re.fullmatch(r"  evaluating meta-test  episode (\d)/3  [\d.,]+ ep/s  left \w+", x) for x in lines]
+    assert [m.group(1) for m in shown if m] == ["1", "2", "3"]
 
 
 def test_adagrow_meta_bad_option_is_one_line(capsys, tmp_path):

@@ -68,14 +68,16 @@ def format_rate(per_second: float, unit: str) -> str:
     return f"{per_second:,.0f} {unit}/s" if per_second >= 10 else f"{per_second:.2f} {unit}/s"
 
 
-def eval_progress(what: str, steps: int, *, stream=None, log: Callable[[str], None] = print):
+def eval_progress(what: str, steps: int, *, stream=None, log: Callable[[str], None] = print, step: str = "batch",
+                  unit: str = "img"):
     """The progress reporter of one evaluation pass (``what``: "val", "test"): the same bar or lines as
-    training gets, so a long evaluation on a CPU is never silent for minutes."""
+    training gets, so a long evaluation on a CPU is never silent for minutes.  ``step`` names what ``steps``
+    counts and ``unit`` what ``seen`` counts (M-NAS's meta-test: episodes, "ep")."""
     stream = sys.stdout if stream is None else stream
     desc = f"evaluating {what}"
     if _is_terminal(stream):
         return BarProgress(steps, desc, stream)
-    return EvalLineProgress(desc, steps, every=progress_every(), log=log)
+    return EvalLineProgress(desc, steps, every=progress_every(), log=log, step=step, unit=unit)
 
 
 @contextmanager
@@ -145,8 +147,9 @@ class EvalLineProgress:
     """One line every ``every`` seconds of an evaluation pass: ``evaluating val  batch 12/40  850 img/s  left 45s``."""
 
     def __init__(self, desc: str, steps: int, *, every: float, log: Callable[[str], None] = print,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, step: str = "batch", unit: str = "img"):
         self.desc, self.steps, self.every, self.log, self.clock = desc, steps, every, log, clock
+        self.step, self.unit = step, unit
         self.start = self.last = clock()
         self.done = 0
 
@@ -158,8 +161,8 @@ class EvalLineProgress:
         self.last = now
         elapsed = max(now - self.start, 1e-9)
         left = elapsed / self.done * (self.steps - self.done)
-        rate = format_rate(seen / elapsed, "img")
-        self.log(f"  {self.desc}  batch {self.done}/{self.steps}  {rate}  left {format_duration(left)}")
+        rate = format_rate(seen / elapsed, self.unit)
+        self.log(f"  {self.desc}  {self.step} {self.done}/{self.steps}  {rate}  left {format_duration(left)}")
 
     def close(self) -> None:
         pass

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from adagrow.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from adagrow.engine.progress import epoch_progress
+from adagrow.engine.progress import epoch_progress, eval_progress
 from adagrow.engine.runlock import run_dir_lock
 from adagrow.engine.runner import (
     Interrupted,
@@ -303,6 +303,9 @@ def _meta_test(cfg, learner, tasks, state: Progress, timer, device, checkpoint, 
     log(f"meta-test: {cfg.test_episodes} episodes, {cfg.eval_inner_steps} adaptation steps each")
     for module in learner.modules().values():
         module.eval()
+    # a line every 30 s: 600 episodes take minutes on a CPU (resumed: counts the episodes still to do)
+    first = state.episode
+    progress = eval_progress("meta-test", cfg.test_episodes - first, log=log, step="episode", unit="ep")
     while state.episode < cfg.test_episodes:
         ep = tasks.episode(state.episode)
         state.digests.append(ep.digest())
@@ -318,8 +321,10 @@ def _meta_test(cfg, learner, tasks, state: Progress, timer, device, checkpoint, 
                 state.transfer_scores.append(adapt_and_score(cfg, learner, ep, state.transfer_arch, embedding,
                                                              tasks.classification))
         state.episode += 1
+        progress.update(seen=state.episode - first)
         if state.episode % cfg.checkpoint_every == 0 or state.episode == cfg.test_episodes:
             checkpoint()
+    progress.close()
 
 
 def _save(path: Path, cfg: MetaConfig, learner: Learner, timer: PhaseTimer, state: Progress) -> None:
