@@ -166,10 +166,10 @@ def seed_rows(recs: list[dict], all_groups: list[list[dict]]) -> list[list[str]]
     score = _over_seeds([r["test"]["mean"] for r in recs], r0["metric"])
     if r0["method"] == "maml":
         return [[setting, _name(r0), score, "reference", top, "1", "0", params, meta_train, f"{per_task:.3f}s"]]
-    distinct = sum(r["archs"]["distinct"] for r in recs) / n
+    distinct = " / ".join(str(r["archs"]["distinct"]) for r in recs)  # per seed, as the iterations
     distance = sum(r["archs"]["mean_pairwise_edge_distance"] for r in recs) / n
     rows = [[setting, _name(r0), score, _paired_over_seeds(recs, maml, lambda r: r["test"]["mean"]), top,
-             f"{distinct:.1f}", f"{distance:.2f}/{r0['archs']['edges']}", params, meta_train, f"{per_task:.3f}s"]]
+             distinct, f"{distance:.2f}/{r0['archs']['edges']}", params, meta_train, f"{per_task:.3f}s"]]
     with_transfer = [r for r in recs if "transfer" in r]
     if with_transfer:
         adapt_t = sum((r.get("gpu_seconds") or {}).get("adapt_transfer", 0.0) / r["test"]["episodes"]
@@ -203,7 +203,7 @@ def grid(records: list[dict]) -> render.Grid:
          "stopped improving or the cap) shows means over seeds: the score ± the 95% Student-t half-width over the "
          "seeds' meta-test means, and vs MAML the per-seed differences (seeds with the same episodes) ± their 95% "
          "Student-t interval, called better or worse only where it excludes zero; meta-train time: mean seconds, then "
-         "each seed's iterations and why training stopped (plateau or cap).",
+         "each seed's iterations and why training stopped (plateau or cap); distinct archs: each seed's count.",
          "Architecture: one short op name per cell edge (c3/c5 conv, mp/ap pooling, fr/ft linear+ReLU/tanh, id identity, "
          "0 cut); mean edge distance: edges on which two tasks' architectures differ, averaged over pairs of tasks.",
          "Times: GPU-seconds on CUDA, process CPU seconds on a CPU (the record's time_unit); adaptation time per task "

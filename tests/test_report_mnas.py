@@ -69,7 +69,7 @@ def test_reference_rows_are_means_over_seeds_paired_with_maml_per_seed():
     assert maml[8] == "601s, 800 it (cap) / 800 it (cap) / 800 it (cap)"  # mean seconds, each seed's stop
     row = _row(grid, setting, "M-NAS (per-task")
     assert row[2] == _ci(MNAS) and row[3] == _paired(MNAS, MAML, "better")
-    assert row[4] == "c3-c3-c3" and row[5] == "2.0" and row[8].endswith("450 it (plateau)")
+    assert row[4] == "c3-c3-c3" and row[5] == "2 / 2 / 2" and row[8].endswith("450 it (plateau)")
     transferred = _row(grid, setting, "M-NAS arch of task 1")
     assert transferred[2] == _ci(TRANSFER) and transferred[3] == _paired(TRANSFER, MAML, "no difference shown")
 
