@@ -288,9 +288,13 @@ def test_bits_are_called_inferred_only_where_the_resolution_sweep_leaves_them_un
     assert method.result["bits_status"] == "set by --resolution" and method.result["stable_share"] == 0.5
 
 
-def test_a_bamc_run_records_the_snap_and_the_baselines_at_its_average_width_in_its_format(tiny_mnist, tmp_path):
+def test_a_bamc_run_records_the_snap_and_the_baselines_at_its_average_width_in_its_format(tiny_mnist, tmp_path, capsys):
     mcfg = BAMCConfig(variant="posthoc", max_bits=3, hessian_probes=2, hessian_samples=32)
     rec = run(_cfg(tiny_mnist, tmp_path, "bamc", mcfg, epochs=1))
+    out = capsys.readouterr().out  # the minutes of allocations and evaluations each say so as they end
+    for kind, row in rec["bamc"]["baselines"].items():
+        assert f"bamc: {kind} allocation at {row['avg_bits']:.2f} bits: test acc {row['test_acc']:.2f}" in out
+    assert "bamc: Hessian traces of" in out
     info = rec["bamc"]
     assert info["before_snap"]["test_acc"] == info["float"]["test_acc"]  # posthoc: the trained float model
     assert info["after_snap"]["test_acc"] == rec["test_acc"]

@@ -400,6 +400,8 @@ class BAMC(Method):
             return A.uniform_above(counts, budget, self.cfg.max_bits)
         if kind == "random":
             return A.random_allocation(counts, budget, self.cfg.max_bits, seed=ctx.config.seed)
+        ctx.log(f"  bamc: Hessian traces of {len(layers)} layers ({self.cfg.hessian_probes} probes, "
+                f"{self.cfg.hessian_samples} training examples) ...")
         traces = self._traces(ctx, model, layers)
         self.result.setdefault("hessian_traces", traces)
         errors = {n: sq_errors(layers[n].weight, samples[n], self.cfg.quantizer, self.cfg.max_bits) for n in layers}
@@ -443,6 +445,8 @@ class BAMC(Method):
             out[kind] = {"bits": [bits[n] for n in layers], "avg_bits": A.average(bits, counts),
                          "size_bytes": B.size_bytes({n: (counts[n], bits[n]) for n in layers}, overhead, others),
                          **self._accuracy(ctx, q)}
+            # one line per allocation: with its Hessian traces and evaluations the comparison takes minutes on a CPU
+            ctx.log(f"  bamc: {kind} allocation at {out[kind]['avg_bits']:.2f} bits: test acc {out[kind]['test_acc']:.2f}")
         return out
 
     def _inputs(self, ctx: RunContext) -> list[torch.Tensor]:
